@@ -1,0 +1,3 @@
+from cardaudit.cli import main
+
+main()
