@@ -1,0 +1,254 @@
+"""Command line: the only code that prints, prompts or exits.
+
+Heavy libraries (pandas, pyarrow) are imported inside the commands so `cardaudit --help` is fast.
+Exit codes: 0 completed; 1 findings reached --fail-on, or a rule case failed; 2 input, rule or
+usage error; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from cardaudit.rules import RulePack
+
+EXIT_CODES_HELP = "退出码：0 完成；1 发现达到 --fail-on 级别（或规则用例失败）；2 输入、规则或用法错误；3 内部错误。"
+
+app = typer.Typer(
+    name="cardaudit", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    help=f"断卡（银行卡、电话卡）自查工具：审计借记卡导出数据，生成自查报告。\n\n{EXIT_CODES_HELP}",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+rules_app = typer.Typer(help="规则包：校验、测试、列出与解释规则。", no_args_is_help=True,
+                        rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]错误：[/]{escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _parse_date(text: str | None) -> date:
+    if not text:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"--as-of 日期格式无效：{text}。请使用 YYYY-MM-DD，例如 2026-10-31。")
+
+
+def _load_pack(rules_dir: Path | None, disabled: list[str] | None = None) -> RulePack:
+    from cardaudit.rules import load_pack
+
+    return load_pack(rules_dir, disabled or ())
+
+
+def _load_mapping(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"无法读取映射文件 {path.name}：{exc}。映射文件须为 UTF-8 编码的 YAML。")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        fail(f"映射文件 {path.name}{where} 不是有效的 YAML：{getattr(exc, 'problem', exc)}。")
+    if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        fail(f"映射文件 {path.name} 须为“标准列名: 导出文件列名”的键值对，例如 id_number: 身份证件号。")
+    return data
+
+
+@app.command()
+def audit(
+    exports: Annotated[list[Path], typer.Argument(help="借记卡导出文件（CSV/XLSX/Parquet），可多个（如每个网点一个）。")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="输出目录：summary.json、报告、发现清单。")] = Path("cardaudit_out"),
+    blacklist: Annotated[Path | None, typer.Option(help="公安/司法机关名单文件（出租出借出售账户人员）。")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="规则包目录（默认使用内置规则包）。")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认今天）。")] = None,
+    encoding: Annotated[str | None, typer.Option(help="强制 CSV 编码，如 gb18030、utf-8（默认自动识别）。")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="列名映射 YAML：标准列名: 导出文件列名。")] = None,
+    bank_name: Annotated[str | None, typer.Option("--bank-name", help="导出文件无法人机构列时使用的银行名称。")] = None,
+    addressee: Annotated[str, typer.Option(help="报告抬头的报送单位。")] = "上级管理部门",
+    disable: Annotated[list[str] | None, typer.Option("--disable", help="停用的规则编号，可重复。")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="发现达到该级别时退出码为1：提示/警告/违规（或 info/warning/breach）。")] = None,
+    templates: Annotated[Path | None, typer.Option(help="自定义报告模板目录。")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度。")] = False,
+) -> None:
+    """审计导出文件，生成各法人机构的自查报告（Markdown）与 summary.json。"""
+    from cardaudit.job import AuditOptions, check_inputs_exist, run_audit
+    from cardaudit.rules import SEVERITY_ALIASES, SEVERITY_RANK
+
+    threshold = None
+    if fail_on is not None:
+        level = SEVERITY_ALIASES.get(fail_on, fail_on)
+        if level not in SEVERITY_RANK:
+            fail(f"--fail-on 取值无效：{fail_on}。可选：提示、警告、违规（或 info、warning、breach）。")
+        threshold = SEVERITY_RANK[level]
+    check_inputs_exist([*exports, *([blacklist] if blacklist else [])])
+    options = AuditOptions(
+        exports=exports, out_dir=out, pack=_load_pack(rules, disable), as_of=_parse_date(as_of),
+        blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
+        bank_name=bank_name, addressee=addressee, templates=templates)
+    show = not quiet and console.is_terminal
+    with console.status("审计中…", spinner="dots") if show else _nullcontext() as status:
+        outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)
+    for notice in outcome.notices:
+        console.print(f"[yellow]提示：[/]{escape(notice)}", highlight=False)
+    _print_figures(outcome.summary)
+    console.print(f"输出目录：{out}（{len(outcome.written)} 个文件）", highlight=False)
+    worst = outcome.worst_severity_rank()
+    if threshold is not None and worst is not None and worst >= threshold:
+        raise typer.Exit(1)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print_figures(summary: dict) -> None:
+    from cardaudit.figures import FIGURES
+
+    entities = summary["entities"]
+    table = Table(title=f"断卡自查统计（截止 {summary['as_of']}）", show_lines=False)
+    table.add_column("统计项")
+    for name in entities:
+        table.add_column(escape(name), justify="right")
+    if len(entities) > 1:
+        table.add_column("合计", justify="right")
+    columns = [e for e in entities.values()]
+    if len(entities) > 1:
+        columns.append(summary["total"])
+
+    def cell(value: object) -> str:
+        return "—" if value is None else str(value)
+
+    for key, label in (("read", "读取记录"), ("audited", "审计记录"), ("quarantined", "隔离记录")):
+        table.add_row(label, *(cell(c["rows"][key]) for c in columns))
+    for figure in FIGURES:
+        table.add_row(f"{figure.label}（{figure.unit}）",
+                      *(cell(c["statistics"][figure.key]) for c in columns))
+    console.print(table)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", "-o", help="输出目录。")] = Path("sample_out"),
+    rows: Annotated[int, typer.Option(min=1, help="大约的记录数。")] = 100_000,
+    seed: Annotated[int, typer.Option(help="随机种子（相同种子生成相同数据）。")] = 1,
+    entities: Annotated[int, typer.Option(min=1, help="法人机构个数。")] = 2,
+    fmt: Annotated[str, typer.Option("--format", help="导出格式：csv（GB18030）或 parquet。")] = "csv",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认 2026-10-31）。")] = None,
+) -> None:
+    """生成带预置问题的合成导出文件、名单与真值文件 truth.json（不含真实个人信息）。"""
+    from cardaudit.sample import generate, write_sample
+
+    if fmt not in ("csv", "parquet"):
+        fail(f"--format 取值无效：{fmt}。可选：csv、parquet。")
+    day = _parse_date(as_of) if as_of else date(2026, 10, 31)
+    generated = generate(rows=rows, seed=seed, entities=entities, as_of=day)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = write_sample(generated, out, fmt=fmt)
+    console.print(f"已生成 {len(generated.export)} 条记录：" + "、".join(p.name for p in paths),
+                  highlight=False)
+
+
+@rules_app.command("check")
+def rules_check(
+    directory: Annotated[Path | None, typer.Argument(help="规则包目录（默认内置规则包）。")] = None,
+) -> None:
+    """校验规则包中的每个文件，一次列出全部问题（file:line: 说明）。"""
+    pack = _load_pack(directory)
+    console.print(f"规则包「{pack.meta.name}」校验通过：{len(pack.rules)} 条规则，"
+                  f"SHA-256 {pack.hash}", highlight=False)
+
+
+@rules_app.command("test")
+def rules_test(
+    directory: Annotated[Path | None, typer.Argument(help="规则包目录（默认内置规则包）。")] = None,
+) -> None:
+    """用与 audit 相同的引擎运行每条规则的用例；有失败时退出码为1。"""
+    from cardaudit.casetest import run_pack_cases
+
+    pack = _load_pack(directory)
+    results = run_pack_cases(pack)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        mark = "[green]通过[/]" if r.passed else "[red]失败[/]"
+        console.print(f"{mark} {r.rule_id} / {r.case}", highlight=False)
+        for problem in r.problems:
+            console.print(f"    {escape(problem)}", highlight=False)
+    console.print(f"{len(results) - len(failed)} 通过，{len(failed)} 失败", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@rules_app.command("list")
+def rules_list(
+    directory: Annotated[Path | None, typer.Argument(help="规则包目录（默认内置规则包）。")] = None,
+) -> None:
+    """列出规则：编号、名称、级别、类型、阈值、状态。"""
+    pack = _load_pack(directory)
+    table = Table(title=f"{pack.meta.name} {pack.meta.version}")
+    for column in ("编号", "名称", "级别", "类型", "参数", "状态"):
+        table.add_column(column)
+    for rule in pack.rules:
+        params = "，".join(f"{k}={v}" for k, v in rule.params.items())
+        table.add_row(rule.id, escape(rule.title), rule.severity, rule.kind, escape(params),
+                      "启用" if rule.enabled else "停用")
+    console.print(table)
+
+
+@app.command()
+def version() -> None:
+    """显示版本。"""
+    from cardaudit import __version__
+
+    console.print(f"cardaudit {__version__}")
+
+
+def main() -> None:
+    """Entry point: user errors exit 2 with a Chinese message, never a traceback."""
+    from cardaudit.errors import CardauditError
+
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except CardauditError as exc:
+        err_console.print(f"[bold red]错误：[/]{escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("已中断。")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        err_console.print(f"[bold red]内部错误：[/]{type(exc).__name__}。请将命令行与输入文件格式"
+                          "报告给维护人员（错误信息已略去，以免泄露个人信息）。")
+        sys.exit(3)

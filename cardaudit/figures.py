@@ -1,0 +1,53 @@
+"""The report statistics: Chinese label and the definition the report appendix states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    definition: str
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("outlets", "营业网点数", "个", "本法人机构全部可审计记录中不同开户机构（网点）代码的个数。"),
+    Figure("cards_not_closed", "各类银行卡（未销户）", "张",
+           "卡状态不属于已销户类状态的卡，含全部卡产品（含社保IC卡等不计入借记卡的产品）。"),
+    Figure("debit_cards", "借记卡数量", "张",
+           "计入的借记卡：未销户，且卡产品不在不计入名单中（如社保IC卡）；导出含卡类型列时仅限借记卡。"),
+    Figure("customers_4plus", "同一客户开立4张以上借记卡的客户数", "户",
+           "按客户归集本法人机构全部网点的计入借记卡，卡数达到阈值的客户数。客户以有效18位身份证号码"
+           "（15位旧号升位后）识别，号码无效或缺失时以客户号识别，绝不因号码残缺而合并不同客户。"),
+    Figure("customers_4plus_cards", "上述客户持有的借记卡数", "张", "上述客户名下计入的借记卡张数合计。"),
+    Figure("customers_over_limit", "借记卡超过4张（超限）的客户数", "户",
+           "计入的借记卡超过上限（不含本数）的客户数，属违规情形，单列统计。"),
+    Figure("agents_3plus", "同一代理人代理开立3张以上借记卡的代理人数", "人",
+           "按规范化后的代理人证件号码（非空）归集其代理开立的计入借记卡，达到阈值的代理人数。"),
+    Figure("agents_3plus_cards", "上述代理人代理开立的借记卡数", "张", "上述代理人代理开立的计入借记卡张数合计。"),
+    Figure("listed_2plus", "名单客户持有2个（含）以上借记卡账户的客户数", "户",
+           "客户号码与公安/司法机关名单中的有效18位号码一致，且持有计入的借记卡达到阈值的客户数。"
+           "名单中的无效号码不参与匹配，作为名单缺陷单列。"),
+    Figure("id_mismatch", "姓名与身份证号不匹配的客户数", "户",
+           "同一客户名下计入的借记卡登记了2个及以上不同姓名（全角转半角、去空白后比较）的客户数。"),
+    Figure("id_nonexistent", "证件号码不存在的客户数", "户",
+           "居民身份证类记录中号码结构无效（长度、出生日期、校验码错误，或被电子表格改为科学计数法等）"
+           "的客户数（按客户号识别）。"),
+    Figure("id_legacy15", "15位旧身份证号码未升位的客户数", "户", "居民身份证号码仍为15位旧号码的客户数。"),
+    Figure("id_noncompliant", "留存的开卡身份信息不合规客户数", "户",
+           "姓名与身份证号不匹配的客户，与居民身份证号码类别不是“有效”（15位旧号、为空、不存在）的客户，"
+           "去重合计。"),
+)
+
+BY_KEY = {f.key: f for f in FIGURES}
+
+# Which method produced each identity figure when no verification result file is imported.
+OFFLINE_METHOD = {
+    "id_mismatch": "离线一致性比对（同一证件号码登记多个姓名），未经联网核查",
+    "id_nonexistent": "离线结构校验（GB 11643-1999：长度、出生日期、校验码），未经联网核查",
+    "id_legacy15": "离线结构校验（GB 11643-1989 15位号码）",
+    "id_noncompliant": "上述离线方法结果的客户去重合计",
+}

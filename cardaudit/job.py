@@ -1,0 +1,244 @@
+"""The audit job: load -> normalise -> engine -> outputs. The CLI calls `run_audit` once.
+
+This is the only module that ties files to the engine; it writes every output atomically (to a
+temporary name in the target folder, then renamed) with owner-only permissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from cardaudit import __version__, engine, load, report
+from cardaudit import blacklist as blacklist_mod
+from cardaudit.errors import ConfigError, InputError
+from cardaudit.mask import mask_ids, mask_names, mask_subjects
+from cardaudit.normalize import normalise
+from cardaudit.rules import SEVERITY_RANK, RulePack
+from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+
+SUMMARY_SCHEMA_VERSION = 1
+Progress = Callable[[str], None]
+
+
+@dataclass
+class AuditOptions:
+    exports: list[Path]
+    out_dir: Path
+    pack: RulePack
+    as_of: date
+    blacklist: Path | None = None
+    encoding: str | None = None
+    mapping: dict[str, str] | None = None
+    bank_name: str | None = None
+    addressee: str = "上级管理部门"
+    templates: Path | None = None
+
+
+@dataclass
+class AuditOutcome:
+    result: engine.AuditResult
+    summary: dict[str, Any]
+    written: list[Path] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def worst_severity_rank(self) -> int | None:
+        """The highest severity rank among rules that flagged anything, or None."""
+        ranks = [SEVERITY_RANK[o.rule.severity] for e in self.result.entities
+                 for o in e.outcomes.values() if o.subjects]
+        return max(ranks) if ranks else None
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, fsync, then rename over it (owner-only)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
+                       newline="" if "b" not in mode else None) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _safe_file_name(name: str) -> str:
+    bad = '<>:"/\\|?*\0'
+    cleaned = "".join("_" if c in bad or ord(c) < 32 else c for c in name).strip(" .")
+    return cleaned[:80] or "entity"
+
+
+def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditOutcome:
+    """Run the whole audit and write summary.json, reports and findings into out_dir."""
+    say = progress or (lambda _msg: None)
+    notices: list[str] = []
+    say("读取导出文件")
+    loaded = load.load_exports(options.exports, encoding=options.encoding,
+                               mapping=options.mapping)
+    say("规范化与身份证号码校验")
+    entity_name = options.bank_name if "legal_entity" not in loaded.frame else None
+    normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
+
+    pack = options.pack
+    listed: frozenset[str] = frozenset()
+    list_info: dict[str, Any] = {"file": None, "entries": 0, "valid_entries": 0, "faults": 0}
+    list_faults = pd.DataFrame()
+    if options.blacklist:
+        bl_loaded = load.load_blacklist(options.blacklist, encoding=options.encoding)
+        bl = blacklist_mod.from_frame(bl_loaded.frame, options.as_of)
+        listed, list_faults = bl.ids, bl.faults
+        list_info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
+                     "entries": bl.entries, "valid_entries": bl.valid_entries,
+                     "faults": len(bl.faults)}
+    else:
+        skipped = [r for r in pack.enabled() if r.kind == "listed_holding"]
+        if skipped:
+            pack = _without(pack, {r.id for r in skipped})
+            notices.append("未提供 --blacklist 名单文件：规则 "
+                           + "、".join(r.id for r in skipped) + " 未执行，相应统计项为空。")
+
+    say("执行规则")
+    result = engine.audit(normalised, pack, listed,
+                          progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
+    generated_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    trail = {
+        "tool_version": __version__, "pack_name": pack.meta.name,
+        "pack_version": pack.meta.version, "pack_hash": pack.hash,
+        "as_of": options.as_of.isoformat(), "generated_at": generated_at,
+        "inputs": [{"file": f.path, "sha256": f.sha256, "rows": f.rows, "format": f.format,
+                    "encoding": f.encoding} for f in loaded.files],
+    }
+    summary = build_summary(result, pack, trail, list_info, notices)
+
+    out = options.out_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"无法创建输出目录 {out.name}：{exc.strerror}。请检查路径与权限。") from None
+    written: list[Path] = []
+    say("写出报告")
+    for entity in result.entities:
+        ctx = report.context(entity, pack=pack, as_of=options.as_of, trail=trail,
+                             bank_name=None, addressee=options.addressee, blacklist=list_info)
+        text = report.render("report.md.j2", ctx, options.templates)
+        path = out / f"report_{_safe_file_name(entity.name)}.md"
+        with atomic_write(path) as handle:
+            handle.write(text)
+        written.append(path)
+    written.append(_write_csv(out / "findings.csv", masked_findings(result)))
+    written.append(_write_csv(out / "quarantine.csv", masked_quarantine(result.quarantined)))
+    if len(list_faults):
+        written.append(_write_csv(out / "blacklist_faults.csv", list_faults))
+    summary_path = out / "summary.json"
+    with atomic_write(summary_path) as handle:
+        json.dump(summary, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+    written.append(summary_path)
+    return AuditOutcome(result=result, summary=summary, written=written, notices=notices)
+
+
+def _without(pack: RulePack, rule_ids: set[str]) -> RulePack:
+    rules = [r.model_copy(update={"enabled": False}) if r.id in rule_ids else r
+             for r in pack.rules]
+    return RulePack(meta=pack.meta, rules=rules, hash=pack.hash, files=pack.files)
+
+
+def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, Any],
+                  list_info: dict[str, Any], notices: list[str]) -> dict[str, Any]:
+    """The machine-readable figures and audit trail; the same numbers every report shows."""
+    quarantine_reasons = (result.quarantined["reason"].value_counts().sort_index().to_dict()
+                          if len(result.quarantined) else {})
+    entities = {}
+    for e in result.entities:
+        entities[e.name] = {
+            "rows": e.rows,
+            "statistics": e.statistics,
+            "rules": {rid: {"severity": o.rule.severity, "subjects": o.subjects,
+                            "cards": o.cards, "rows": o.rows} for rid, o in e.outcomes.items()},
+            "warnings": e.warnings,
+        }
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "tool": {"name": "cardaudit", "version": trail["tool_version"]},
+        "as_of": trail["as_of"],
+        "generated_at": trail["generated_at"],
+        "rule_pack": {
+            "name": pack.meta.name, "version": pack.meta.version, "hash": pack.hash,
+            "settings": pack.settings.model_dump(),
+            "rules": [{"id": r.id, "title": r.title, "severity": r.severity, "kind": r.kind,
+                       "enabled": r.enabled, "params": r.params,
+                       "figures": r.figures.model_dump(exclude_none=True)} for r in pack.rules],
+        },
+        "inputs": trail["inputs"],
+        "blacklist": list_info,
+        "notices": notices,
+        "rows": {**result.total["rows"], "quarantine_reasons": quarantine_reasons},  # type: ignore[dict-item]
+        "entities": entities,
+        "total": {"rows": result.total["rows"], "statistics": result.total["statistics"]},
+    }
+
+
+def masked_findings(result: engine.AuditResult) -> pd.DataFrame:
+    """All entities' findings with ID numbers, names and keys masked, fixed column order."""
+    parts = [e.findings for e in result.entities if len(e.findings)]
+    if not parts:
+        return pd.DataFrame(columns=FINDINGS_CSV_COLUMNS)
+    f = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame({
+        "规则编号": f["rule_id"], "规则": f["rule_title"], "级别": f["severity"],
+        "法人机构": f["legal_entity"], "开户机构": f["branch"],
+        "对象": mask_subjects(f["subject_key"]), "客户号": f["customer_id"],
+        "卡号": f["card_no"], "卡产品": f["product"], "卡状态": f["status"],
+        "开户日期": f["open_date"], "姓名": mask_names(f["name"]),
+        "证件号码": mask_ids(f["id_number"]), "原因": f["reason"],
+        "来源文件": f["source_file"], "行号": f["source_row"],
+    }, columns=FINDINGS_CSV_COLUMNS)
+
+
+FINDINGS_CSV_COLUMNS = ["规则编号", "规则", "级别", "法人机构", "开户机构", "对象", "客户号", "卡号",
+                        "卡产品", "卡状态", "开户日期", "姓名", "证件号码", "原因", "来源文件", "行号"]
+
+
+def masked_quarantine(quarantined: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows: where they came from and why, with personal data masked."""
+    q = quarantined
+    if not len(q):
+        return pd.DataFrame(columns=["来源文件", "行号", "原因", "法人机构", "开户机构", "客户号",
+                                     "卡号", "姓名", "证件号码"])
+    return pd.DataFrame({
+        "来源文件": q[SOURCE_FILE], "行号": q[SOURCE_ROW], "原因": q["reason"],
+        "法人机构": q["legal_entity"], "开户机构": q["branch"], "客户号": q["customer_id"],
+        "卡号": q["card_no"], "姓名": mask_names(q["name"]), "证件号码": mask_ids(q["id_number"]),
+    })
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """UTF-8 with BOM (opens correctly in Excel); formula-like cells are neutralised."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == "str" or safe[column].dtype == object:
+            text = safe[column].astype("str")
+            risky = text.str.match(r"^[=+\-@\t\r]").fillna(False)
+            safe[column] = text.where(~risky, "'" + text)
+    with atomic_write(path, encoding="utf-8-sig") as handle:
+        safe.to_csv(handle, index=False)
+    return path
+
+
+def check_inputs_exist(paths: list[Path]) -> None:
+    for p in paths:
+        if not p.exists():
+            raise InputError(f"找不到输入文件：{p.name}。请检查路径是否正确。")

@@ -1,0 +1,168 @@
+"""Normalise a loaded export: identity fields, ID classes, person keys, counted cards, quarantine.
+
+Everything here is vectorised and works on distinct values where values repeat (ID numbers,
+statuses, products). The result is the frame every check reads; its derived columns are listed in
+`DERIVED`. Rows that cannot be audited are split off with a reason instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cardaudit import idcard
+from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+from cardaudit.settings import Settings
+
+# Name of the entity used when the export has no legal-entity column.
+DEFAULT_ENTITY = "本行"
+
+PERSON_KEY_CUSTOMER_PREFIX = "C:"
+
+QUARANTINE_REASONS = {
+    "card_empty": "卡号为空",
+    "entity_empty": "法人机构为空",
+    "branch_empty": "开户机构为空",
+    "no_person": "无法识别客户：证件号码无效且客户号为空",
+    "card_duplicate": "卡号重复（同一法人机构内已出现，仅计一次）",
+}
+
+DERIVED = (
+    "legal_entity", "card_no", "branch", "name_norm", "is_resident", "id_norm", "id_class",
+    "id18", "region_unknown", "person_key", "not_closed", "counted", "agent_key", "product",
+)
+
+
+@dataclass
+class Normalised:
+    """The auditable rows (with derived columns) and the quarantined rows (with reasons)."""
+
+    audited: pd.DataFrame
+    quarantined: pd.DataFrame
+
+
+def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
+    """NFKC, every white space removed, optionally upper case; empty becomes NA."""
+    arr = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    arr = pc.utf8_normalize(arr, "NFKC")
+    arr = pc.replace_substring_regex(arr, r"\s+", "")
+    if upper:
+        arr = pc.utf8_upper(arr)
+    out = pd.Series(arr.to_pandas(), index=values.index, dtype="str")
+    return out.mask(out == "")
+
+
+def _compact_distinct(values: pd.Series, upper: bool = False) -> pd.Series:
+    """compact_text computed once per distinct value and mapped back."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return pd.Series(pd.NA, index=values.index, dtype="str")
+    compacted = compact_text(pd.Series(uniques, dtype="str"), upper=upper).to_numpy(
+        dtype=object, na_value=None
+    )
+    taken = np.where(codes >= 0, compacted[np.maximum(codes, 0)], None)
+    return pd.Series(taken, index=values.index, dtype="str")
+
+
+def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
+    """Whether each compacted value is one of the (compacted) members; NA is never a member."""
+    wanted = set(compact_text(pd.Series(members, dtype="str")).dropna())
+    return values.isin(wanted).to_numpy(dtype=bool, na_value=False)
+
+
+def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
+              entity_name: str | None = None) -> Normalised:
+    """Derive the audit columns and split off rows that cannot be audited."""
+    n = len(frame)
+    out = pd.DataFrame(index=frame.index)
+    out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
+        "", index=frame.index, dtype="str")
+    out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else np.arange(2, n + 2)
+
+    has_entity_column = "legal_entity" in frame
+    if has_entity_column:
+        entity = _compact_distinct(frame["legal_entity"])
+    else:
+        entity = pd.Series(entity_name or DEFAULT_ENTITY, index=frame.index, dtype="str")
+    out["legal_entity"] = entity
+    out["branch"] = _compact_distinct(frame["branch"])
+    out["card_no"] = _compact_distinct(frame["card_no"], upper=True)
+    out["customer_id"] = _compact_distinct(frame["customer_id"])
+    out["name_norm"] = _compact_distinct(frame["name"])
+    for raw in ("name", "id_number"):
+        out[raw] = frame[raw]
+
+    if "id_type" in frame:
+        id_type = _compact_distinct(frame["id_type"])
+        is_resident = _in_set(id_type, settings.resident_id_types)
+        out["id_type"] = frame["id_type"]
+    else:
+        is_resident = np.ones(n, dtype=bool)
+    out["is_resident"] = is_resident
+
+    ids = idcard.classify(frame["id_number"], as_of)
+    out["id_norm"] = ids["id_norm"]
+    # Non-resident rows are never classified: their class is NA.
+    out["id_class"] = ids["id_class"].where(is_resident)
+    id18 = ids["id18"].where(is_resident)
+    out["id18"] = id18
+    out["region_unknown"] = ids["region_unknown"].to_numpy(dtype=bool) & is_resident
+
+    customer_key = PERSON_KEY_CUSTOMER_PREFIX + out["customer_id"]
+    out["person_key"] = id18.fillna(customer_key)
+
+    product = (_compact_distinct(frame["product"]) if "product" in frame
+               else pd.Series(pd.NA, index=frame.index, dtype="str"))
+    out["product"] = product
+    if "status" in frame:
+        status = _compact_distinct(frame["status"])
+        not_closed = ~_in_set(status, settings.closed_statuses)
+        out["status"] = frame["status"]
+    else:
+        not_closed = np.ones(n, dtype=bool)
+    out["not_closed"] = not_closed
+    counted = not_closed & ~_in_set(product, settings.excluded_products)
+    if "card_kind" in frame:
+        kind = _compact_distinct(frame["card_kind"])
+        counted &= _in_set(kind, settings.debit_card_kinds)
+        out["card_kind"] = frame["card_kind"]
+    out["counted"] = counted
+
+    out["agent_key"] = (_compact_distinct(frame["agent_id"], upper=True) if "agent_id" in frame
+                        else pd.Series(pd.NA, index=frame.index, dtype="str"))
+    for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
+                     "close_date", "channel"):
+        if optional in frame:
+            out[optional] = frame[optional]
+
+    reason = _quarantine_reasons(out, has_entity_column)
+    bad = reason.notna().to_numpy()
+    quarantined = out.loc[bad].copy()
+    quarantined["reason"] = reason[bad]
+    return Normalised(audited=out.loc[~bad].reset_index(drop=True),
+                      quarantined=quarantined.reset_index(drop=True))
+
+
+def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
+    """The first reason each row cannot be audited, or NA; checks run in a fixed order."""
+    reason = pd.Series(pd.NA, index=out.index, dtype="str")
+
+    def mark(mask: np.ndarray, key: str) -> None:
+        reason[mask & reason.isna().to_numpy()] = QUARANTINE_REASONS[key]
+
+    mark(out["card_no"].isna().to_numpy(), "card_empty")
+    if has_entity_column:
+        mark(out["legal_entity"].isna().to_numpy(), "entity_empty")
+    mark(out["branch"].isna().to_numpy(), "branch_empty")
+    mark(out["person_key"].isna().to_numpy(), "no_person")
+    # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
+    ok = reason.isna().to_numpy()
+    dup = np.zeros(len(out), dtype=bool)
+    dup[ok] = out.loc[ok, ["legal_entity", "card_no"]].duplicated(keep="first").to_numpy()
+    mark(dup, "card_duplicate")
+    return reason

@@ -1,0 +1,158 @@
+"""Render the self-inspection report from figures and findings; never re-runs a rule.
+
+Templates are jinja2 files in `templates/`, rendered in a sandbox with undefined names as
+errors, so a bank's edited template can format data but cannot reach Python internals or files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from cardaudit.engine import EntityResult
+from cardaudit.errors import ConfigError
+from cardaudit.figures import BY_KEY, FIGURES, OFFLINE_METHOD
+from cardaudit.rules import RulePack
+from cardaudit.settings import Settings
+
+TOP_BRANCHES = 3
+
+
+def default_templates_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "report.md.j2").is_file():
+            return candidate
+    raise ConfigError("找不到内置报告模板（templates/report.md.j2）。请用 --templates 指定模板目录。")
+
+
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """A sandboxed jinja2 environment over the given (or bundled) templates folder."""
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(templates or default_templates_dir())),
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True)
+    env.filters["n"] = figure_text
+    return env
+
+
+def figure_text(value: Any) -> str:
+    """A figure as a plain integer, or a clear word when the rule producing it is disabled."""
+    if value is None:
+        return "（未统计：规则未启用）"
+    return str(value)
+
+
+def date_phrase(as_of: date) -> str:
+    """'2026年10月末' for a month end, else '2026年10月15日'."""
+    next_day = date.fromordinal(as_of.toordinal() + 1)
+    if next_day.day == 1:
+        return f"{as_of.year}年{as_of.month}月末"
+    return f"{as_of.year}年{as_of.month}月{as_of.day}日"
+
+
+@dataclass
+class ReportContext:
+    """Everything a report template may read, as plain values."""
+
+    values: dict[str, Any]
+
+
+def _threshold(pack: RulePack, figure: str, default: int) -> int:
+    for rule in pack.enabled():
+        if rule.figures.subjects == figure:
+            params = rule.parsed_params()
+            return int(getattr(params, "minimum", None) or getattr(params, "at_least", default))
+    return default
+
+
+def _problems(entity: EntityResult) -> list[dict[str, Any]]:
+    """One item per rule that flagged anything: what, how many, where it concentrates."""
+    items = []
+    branches = entity.branches
+    for rule_id, outcome in entity.outcomes.items():
+        if not outcome.subjects:
+            continue
+        top = []
+        if rule_id in branches:
+            counts = branches[rule_id]
+            counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+            top = [{"branch": str(b), "subjects": int(c)} for b, c in
+                   counts.head(TOP_BRANCHES).items()]
+        items.append({"rule_id": rule_id, "title": outcome.rule.title,
+                      "severity": outcome.rule.severity, "subjects": outcome.subjects,
+                      "unit": "人" if outcome.rule.kind == "agent_card_count" else "户",
+                      "cards": outcome.cards, "top_branches": top})
+    rank = {"违规": 0, "警告": 1, "提示": 2}
+    return sorted(items, key=lambda i: (rank[i["severity"]], -i["subjects"]))
+
+
+def _excluded_present(entity: EntityResult, settings: Settings) -> list[str]:
+    products = entity.statistics.get("cards_by_product") or {}
+    present = [p for p in settings.excluded_products if p in products]  # type: ignore[operator]
+    return present or settings.excluded_products[:1]
+
+
+def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[str, Any],
+            bank_name: str | None, addressee: str, blacklist: dict[str, Any],
+            verification: str | None = None) -> ReportContext:
+    """Build the template values for one legal entity's report."""
+    stats = entity.statistics
+    methods = {key: verification or OFFLINE_METHOD[key] for key in OFFLINE_METHOD}
+    definitions = [{"label": f.label, "key": f.key, "value": figure_text(stats.get(f.key)),
+                    "unit": f.unit, "definition": f.definition, "method": methods.get(f.key, "")}
+                   for f in FIGURES]
+    rules = []
+    for rule in pack.rules:
+        outcome = entity.outcomes.get(rule.id)
+        params = rule.parsed_params()
+        threshold = params.describe("张") if hasattr(params, "describe") else ", ".join(
+            f"{k}={v}" for k, v in params.model_dump().items())
+        rules.append({"id": rule.id, "title": rule.title, "severity": rule.severity,
+                      "enabled": rule.enabled, "threshold": threshold, "basis": rule.basis,
+                      "subjects": outcome.subjects if outcome else None,
+                      "cards": outcome.cards if outcome else None})
+    branch_rows = [{"branch": str(b), **{k: int(v) for k, v in row.items()}}
+                   for b, row in entity.branches.iterrows()]
+    values = {
+        "bank": bank_name or entity.name,
+        "entity": entity.name,
+        "addressee": addressee,
+        "as_of": as_of.isoformat(),
+        "as_of_phrase": date_phrase(as_of),
+        "report_date": f"{as_of.year}年{as_of.month}月{as_of.day}日",
+        "s": {k: stats.get(k) for k in stats},
+        "products": stats.get("cards_by_product") or {},
+        "excluded_text": "、".join(_excluded_present(entity, pack.settings)),
+        "t": {"customers": _threshold(pack, "customers_4plus", 4),
+              "agents": _threshold(pack, "agents_3plus", 3),
+              "listed": _threshold(pack, "listed_2plus", 2)},
+        "problems": _problems(entity),
+        "rows": entity.rows,
+        "warnings": entity.warnings,
+        "definitions": definitions,
+        "settings": [{"label": label, "value": value}
+                     for label, value in pack.settings.describe()],
+        "rules": rules,
+        "branches": branch_rows,
+        "rule_columns": [r.id for r in pack.enabled() if r.id in entity.branches.columns],
+        "blacklist": blacklist,
+        "trail": trail,
+        "figure_labels": {f.key: f.label for f in FIGURES},
+        "labels": {k: BY_KEY[k].label for k in BY_KEY},
+    }
+    return ReportContext(values)
+
+
+def render(name: str, ctx: ReportContext, templates: Path | None = None) -> str:
+    """Render one template with the report context; template errors become ConfigError."""
+    try:
+        return environment(templates).get_template(name).render(**ctx.values)
+    except jinja2.TemplateError as exc:
+        where = f"（第{exc.lineno}行）" if getattr(exc, "lineno", None) else ""
+        raise ConfigError(f"报告模板 {name}{where} 渲染失败：{exc}。请检查模板中的变量名与语法。") from None

@@ -1,0 +1,382 @@
+"""Rule packs: one YAML file per rule plus `pack.yaml`, validated with file:line in every error.
+
+Rule files are data. They are read with PyYAML's safe loader (a tag that would construct a Python
+object is an error), validated against pydantic models that forbid unknown keys, and never
+evaluated. Every problem in a pack is collected before anything is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cardaudit.errors import RuleError
+from cardaudit.settings import Settings
+
+SEVERITIES = ("提示", "警告", "违规")
+SEVERITY_ALIASES = {"info": "提示", "warning": "警告", "breach": "违规"}
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+# Statistics a rule may feed; the other report statistics come from the pack settings.
+RULE_FIGURES = (
+    "customers_4plus", "customers_4plus_cards", "customers_over_limit", "agents_3plus",
+    "agents_3plus_cards", "listed_2plus", "id_mismatch", "id_nonexistent", "id_legacy15",
+    "id_noncompliant",
+)
+
+PACK_FILE = "pack.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Threshold(_Strict):
+    """Exactly one of at_least (>=, 以上/含) or more_than (>, 超过)."""
+
+    at_least: Annotated[int, Field(ge=1)] | None = None
+    more_than: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Threshold:
+        if (self.at_least is None) == (self.more_than is None):
+            raise ValueError("at_least 与 more_than 必须且只能设置其中一个")
+        return self
+
+    @property
+    def minimum(self) -> int:
+        """The smallest count that is flagged."""
+        return self.at_least if self.at_least is not None else self.more_than + 1  # type: ignore[operator]
+
+    def describe(self, unit: str) -> str:
+        if self.at_least is not None:
+            return f"{self.at_least}{unit}（含）以上"
+        return f"超过{self.more_than}{unit}（即{self.minimum}{unit}及以上）"
+
+
+Scope = Literal["all", "not_closed", "counted"]
+SCOPE_TEXT = {"all": "全部可审计记录（含已销户卡与不计入卡产品）",
+              "not_closed": "未销户的卡（含不计入的卡产品）", "counted": "计入的借记卡"}
+
+
+class IdClassParams(_Strict):
+    classes: list[Literal["legacy15", "missing", "nonexistent"]] = Field(min_length=1)
+    scope: Scope = "all"
+
+
+class NameMismatchParams(_Strict):
+    min_names: Annotated[int, Field(ge=2)] = 2
+    scope: Scope = "counted"
+
+
+class ListedHoldingParams(_Strict):
+    at_least: Annotated[int, Field(ge=1)] = 2
+
+
+class UnionParams(_Strict):
+    of: list[str] = Field(min_length=2)
+
+
+PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
+    "person_card_count": Threshold,
+    "agent_card_count": Threshold,
+    "id_class": IdClassParams,
+    "name_mismatch": NameMismatchParams,
+    "listed_holding": ListedHoldingParams,
+    "union": UnionParams,
+}
+
+
+class Figures(_Strict):
+    subjects: Literal[RULE_FIGURES] | None = None  # type: ignore[valid-type]
+    cards: Literal[RULE_FIGURES] | None = None  # type: ignore[valid-type]
+
+
+class Expect(_Strict):
+    flagged: list[str] = Field(default_factory=list)
+    not_flagged: list[str] = Field(default_factory=list)
+    figures: dict[str, int] = Field(default_factory=dict)
+
+
+class Case(_Strict):
+    """A named behaviour case: a few rows, optional overrides, what must and must not be flagged."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    blacklist: list[str] = Field(default_factory=list)
+    rows: list[dict[str, str | int | None]] = Field(min_length=1)
+    expect: Expect
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+    title: str = Field(min_length=1)
+    severity: str
+    kind: str
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    figures: Figures = Field(default_factory=Figures)
+    basis: str = ""
+    description: str = ""
+    cases: list[Case] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _severity_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("severity"), str):
+            data = dict(data)
+            data["severity"] = SEVERITY_ALIASES.get(data["severity"], data["severity"])
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Rule:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity 必须是 {'/'.join(SEVERITIES)} 之一，实际为「{self.severity}」")
+        if self.kind not in PARAMS_BY_KIND:
+            raise ValueError(f"未知的检查类型 kind「{self.kind}」；可用：{'、'.join(PARAMS_BY_KIND)}")
+        return self
+
+    def parsed_params(self, overrides: dict[str, Any] | None = None) -> BaseModel:
+        """The params validated against the kind's model (overrides from a case or config)."""
+        merged = {**self.params, **(overrides or {})}
+        return PARAMS_BY_KIND[self.kind].model_validate(merged)
+
+
+class PackMeta(_Strict):
+    name: str
+    version: str = ""
+    description: str = ""
+    settings: Settings = Field(default_factory=Settings)
+
+
+@dataclass
+class RuleFile:
+    path: Path
+    rule: Rule
+    line: int  # line of the rule's `id:` key
+
+
+@dataclass
+class RulePack:
+    """A validated rule pack: meta, settings, enabled rules and a content hash."""
+
+    meta: PackMeta
+    rules: list[Rule]
+    hash: str
+    files: list[RuleFile] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.meta.settings
+
+    def enabled(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled]
+
+    def by_id(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+
+@dataclass
+class Problem:
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path.name}:{self.line}: {self.message}"
+
+
+class PackProblems(RuleError):
+    """Every problem of a pack, reported at once."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"规则包有 {len(problems)} 处问题，请逐一修正：\n{lines}")
+
+
+def default_rules_dir() -> Path:
+    """The bundled rule pack: `rules/` beside the package (source tree) or inside it (wheel)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if (candidate / PACK_FILE).is_file():
+            return candidate
+    raise RuleError("找不到内置规则包（rules/pack.yaml）。请用 --rules 指定规则目录。")
+
+
+def _compose(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None]:
+    """Safe-load one YAML file, keeping its node tree for line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(path, 1, f"无法读取文件（需为 UTF-8 编码）：{exc}"))
+        return None, None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = "不允许的 YAML 标签（规则文件不能构造对象）" if isinstance(
+            exc, yaml.constructor.ConstructorError) else "YAML 语法错误"
+        problems.append(Problem(path, line, f"{what}：{exc.problem or exc}"))
+        return None, None
+    except yaml.YAMLError as exc:
+        problems.append(Problem(path, 1, f"YAML 错误：{exc}"))
+        return None, None
+    return data, node
+
+
+def _line_of(node: yaml.Node | None, loc: Iterable[Any]) -> int:
+    """Line (1-based) of the deepest node on a pydantic error path that exists in the YAML."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == part), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _validation_problems(path: Path, node: yaml.Node | None, exc: ValidationError,
+                         prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = prefix + tuple(err["loc"])
+        where = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+        message = _error_text(err)
+        problems.append(Problem(path, _line_of(node, loc), f"{where}: {message}" if where
+                                else message))
+    return problems
+
+
+def _error_text(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "未知的键（请检查拼写，规则文件不允许多余的键）"
+    if kind == "missing":
+        return "缺少必需的键"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"取值无效，可选值：{expected}"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"类型错误：{err['msg']}"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> RulePack:
+    """Load and validate a rule pack directory; raise PackProblems listing every problem."""
+    directory = directory or default_rules_dir()
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        raise RuleError(f"规则目录不存在：{directory.name}。请检查 --rules 参数。")
+    pack_path = directory / PACK_FILE
+    digest = hashlib.sha256()
+    meta = PackMeta(name=directory.name)
+    if pack_path.is_file():
+        digest.update(pack_path.read_bytes())
+        data, node = _compose(pack_path, problems)
+        if data is not None:
+            try:
+                meta = PackMeta.model_validate(data)
+            except ValidationError as exc:
+                problems.extend(_validation_problems(pack_path, node, exc))
+    else:
+        problems.append(Problem(pack_path, 1, "缺少 pack.yaml（规则包名称与全局设置）"))
+
+    files: list[RuleFile] = []
+    seen: dict[str, RuleFile] = {}
+    for path in sorted(directory.glob("*.y*ml")):
+        if path.name == PACK_FILE or path.suffix not in (".yaml", ".yml"):
+            continue
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        data, node = _compose(path, problems)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(path, 1, "规则文件的顶层必须是键值映射（一个文件一条规则）"))
+            continue
+        try:
+            rule = Rule.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_validation_problems(path, node, exc))
+            continue
+        line = _line_of(node, ("id",))
+        try:
+            rule.parsed_params()
+        except ValidationError as exc:
+            problems.extend(_validation_problems(path, node, exc, ("params",)))
+        else:
+            for i, case in enumerate(rule.cases):
+                if not case.params:
+                    continue
+                try:
+                    rule.parsed_params(case.params)
+                except ValidationError as exc:
+                    problems.extend(_validation_problems(path, node, exc,
+                                                         ("cases", i, "params")))
+        if rule.id in seen:
+            first = seen[rule.id]
+            problems.append(Problem(path, line, f"规则编号 {rule.id} 重复（已在 "
+                                    f"{first.path.name}:{first.line} 定义）"))
+            continue
+        seen[rule.id] = RuleFile(path, rule, line)
+        files.append(seen[rule.id])
+
+    disabled = set(disabled)
+    unknown = disabled - set(seen)
+    if unknown:
+        problems.append(Problem(directory / PACK_FILE, 1,
+                                f"要停用的规则不存在：{'、'.join(sorted(unknown))}"))
+    for rf in files:
+        if rf.rule.id in disabled:
+            rf.rule.enabled = False
+    problems.extend(_cross_checks(files))
+    if problems:
+        raise PackProblems(problems)
+    return RulePack(meta=meta, rules=[rf.rule for rf in files], hash=digest.hexdigest(),
+                    files=files)
+
+
+def _cross_checks(files: list[RuleFile]) -> list[Problem]:
+    """Checks across rules: figure owners unique, union members exist and are enabled."""
+    problems = []
+    owners: dict[str, RuleFile] = {}
+    enabled = {rf.rule.id for rf in files if rf.rule.enabled}
+    for rf in files:
+        rule = rf.rule
+        for slot in ("subjects", "cards"):
+            figure = getattr(rule.figures, slot)
+            if figure is None or not rule.enabled:
+                continue
+            if figure in owners:
+                other = owners[figure]
+                problems.append(Problem(rf.path, rf.line, f"统计项 {figure} 已由规则 "
+                                        f"{other.rule.id}（{other.path.name}）提供，不能重复"))
+            owners[figure] = rf
+        if rule.kind == "union" and rule.enabled:
+            for member in rule.parsed_params().of:  # type: ignore[attr-defined]
+                if member not in enabled:
+                    problems.append(Problem(rf.path, rf.line, f"合并规则引用的规则 {member} "
+                                            "不存在或已停用"))
+    return problems

@@ -1,0 +1,114 @@
+"""Rule pack loading: the bundled pack is valid; every bad file is reported with file:line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cardaudit.rules import PackProblems, default_rules_dir, load_pack
+
+BUNDLED = default_rules_dir()
+
+
+@pytest.fixture
+def pack_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(BUNDLED, target)
+    return target
+
+
+def test_bundled_pack_loads_with_every_report_figure_owned() -> None:
+    pack = load_pack()
+    owned = {f for r in pack.enabled() for f in (r.figures.subjects, r.figures.cards) if f}
+    assert owned == {
+        "customers_4plus", "customers_4plus_cards", "customers_over_limit", "agents_3plus",
+        "agents_3plus_cards", "listed_2plus", "id_mismatch", "id_nonexistent", "id_legacy15",
+        "id_noncompliant",
+    }
+    assert len(pack.hash) == 64
+    # Every shipped rule carries at least one flagging and one non-flagging case.
+    for rule in pack.rules:
+        assert any(c.expect.flagged for c in rule.cases), rule.id
+        if rule.kind != "union":
+            assert any(c.expect.not_flagged for c in rule.cases), rule.id
+
+
+def test_pack_hash_changes_with_a_threshold(pack_copy: Path) -> None:
+    before = load_pack(pack_copy).hash
+    path = pack_copy / "card_4plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("at_least: 4", "at_least: 3", 1),
+                    encoding="utf-8")
+    after = load_pack(pack_copy)
+    assert after.hash != before
+    assert after.by_id("CARD-4PLUS").params["at_least"] == 3
+
+
+def _problems(directory: Path) -> list[str]:
+    with pytest.raises(PackProblems) as info:
+        load_pack(directory)
+    return [str(p) for p in info.value.problems]
+
+
+def test_unknown_key_is_reported_with_file_and_line(pack_copy: Path) -> None:
+    path = pack_copy / "agent_3plus.yaml"
+    text = path.read_text(encoding="utf-8").replace("severity: 警告", "severity: 警告\nseverety: 违规")
+    path.write_text(text, encoding="utf-8")
+    problems = _problems(pack_copy)
+    assert problems == ["agent_3plus.yaml:4: severety: 未知的键（请检查拼写，规则文件不允许多余的键）"]
+
+
+def test_unknown_param_wrong_type_and_bad_kind_all_reported_at_once(pack_copy: Path) -> None:
+    (pack_copy / "card_4plus.yaml").write_text(
+        (pack_copy / "card_4plus.yaml").read_text(encoding="utf-8")
+        .replace("  at_least: 4\n", "  at_least: four\n", 1), encoding="utf-8")
+    (pack_copy / "id_missing.yaml").write_text(
+        (pack_copy / "id_missing.yaml").read_text(encoding="utf-8")
+        .replace("kind: id_class", "kind: magic"), encoding="utf-8")
+    problems = _problems(pack_copy)
+    assert any(p.startswith("card_4plus.yaml:6: params.at_least: 类型错误") for p in problems), problems
+    assert any(p.startswith("id_missing.yaml:1:") and "未知的检查类型 kind「magic」" in p
+               for p in problems), problems
+
+
+def test_python_tag_is_refused_not_constructed(pack_copy: Path) -> None:
+    (pack_copy / "evil.yaml").write_text(
+        "id: EVIL\ntitle: x\nseverity: 提示\nkind: id_class\n"
+        "params: !!python/object/apply:os.system ['echo pwned']\n", encoding="utf-8")
+    problems = _problems(pack_copy)
+    assert len(problems) == 1
+    assert problems[0].startswith("evil.yaml:5: 不允许的 YAML 标签")
+
+
+def test_yaml_syntax_error_has_line(pack_copy: Path) -> None:
+    (pack_copy / "broken.yaml").write_text("id: X\ntitle: [unclosed\nseverity: 提示\n",
+                                           encoding="utf-8")
+    problems = _problems(pack_copy)
+    assert len(problems) == 1 and problems[0].startswith("broken.yaml:")
+    assert "YAML 语法错误" in problems[0]
+
+
+def test_duplicate_rule_id_and_duplicate_figure_owner(pack_copy: Path) -> None:
+    shutil.copy(pack_copy / "card_4plus.yaml", pack_copy / "zz_copy.yaml")
+    problems = _problems(pack_copy)
+    assert problems == ["zz_copy.yaml:1: 规则编号 CARD-4PLUS 重复（已在 card_4plus.yaml:1 定义）"]
+
+
+def test_threshold_needs_exactly_one_bound(pack_copy: Path) -> None:
+    path = pack_copy / "card_over_limit.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  more_than: 4\n", "  more_than: 4\n  at_least: 5\n", 1), encoding="utf-8")
+    problems = _problems(pack_copy)
+    assert problems == ["card_over_limit.yaml:5: params: at_least 与 more_than 必须且只能设置其中一个"]
+
+
+def test_union_member_missing(pack_copy: Path) -> None:
+    (pack_copy / "id_missing.yaml").unlink()
+    problems = _problems(pack_copy)
+    assert problems == ["id_noncompliant.yaml:1: 合并规则引用的规则 ID-MISSING 不存在或已停用"]
+
+
+def test_disabling_unknown_rule_is_an_error() -> None:
+    with pytest.raises(PackProblems, match="要停用的规则不存在：NOPE"):
+        load_pack(disabled=["NOPE"])
