@@ -97,6 +97,8 @@ def _by_group(codes: np.ndarray, uniques: np.ndarray, flag: np.ndarray, row_mask
 
     `reason_of(rows, row_codes)` gives the reason text of each kept row.
     """
+    if not flag.any():
+        return _empty(kind)
     valid = codes >= 0
     rows = np.flatnonzero(row_mask & valid & flag[np.where(valid, codes, 0)])
     if len(rows) == 0:

@@ -44,7 +44,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 def figure_text(value: Any) -> str:
     """A figure as a plain integer, or a clear word when the rule producing it is disabled."""
     if value is None:
-        return "（未统计：规则未启用）"
+        return "（未统计）"
     return str(value)
 
 
@@ -103,6 +103,7 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
             verification: str | None = None) -> ReportContext:
     """Build the template values for one legal entity's report."""
     stats = entity.statistics
+    today = date.today()
     methods = {key: verification or OFFLINE_METHOD[key] for key in OFFLINE_METHOD}
     definitions = [{"label": f.label, "key": f.key, "value": figure_text(stats.get(f.key)),
                     "unit": f.unit, "definition": f.definition, "method": methods.get(f.key, "")}
@@ -111,8 +112,7 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
     for rule in pack.rules:
         outcome = entity.outcomes.get(rule.id)
         params = rule.parsed_params()
-        threshold = params.describe("张") if hasattr(params, "describe") else ", ".join(
-            f"{k}={v}" for k, v in params.model_dump().items())
+        threshold = params.describe("张")  # type: ignore[attr-defined]
         rules.append({"id": rule.id, "title": rule.title, "severity": rule.severity,
                       "enabled": rule.enabled, "threshold": threshold, "basis": rule.basis,
                       "subjects": outcome.subjects if outcome else None,
@@ -125,7 +125,7 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
         "addressee": addressee,
         "as_of": as_of.isoformat(),
         "as_of_phrase": date_phrase(as_of),
-        "report_date": f"{as_of.year}年{as_of.month}月{as_of.day}日",
+        "report_date": f"{today.year}年{today.month}月{today.day}日",
         "s": {k: stats.get(k) for k in stats},
         "products": stats.get("cards_by_product") or {},
         "excluded_text": "、".join(_excluded_present(entity, pack.settings)),

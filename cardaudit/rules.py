@@ -65,22 +65,38 @@ SCOPE_TEXT = {"all": "全部可审计记录（含已销户卡与不计入卡产�
               "not_closed": "未销户的卡（含不计入的卡产品）", "counted": "计入的借记卡"}
 
 
+CLASS_TEXT = {"legacy15": "15位旧号码", "missing": "号码为空", "nonexistent": "号码不存在"}
+
+
 class IdClassParams(_Strict):
     classes: list[Literal["legacy15", "missing", "nonexistent"]] = Field(min_length=1)
     scope: Scope = "all"
+
+    def describe(self, unit: str = "") -> str:
+        classes = "、".join(CLASS_TEXT[c] for c in self.classes)
+        return f"号码类别：{classes}；范围：{SCOPE_TEXT[self.scope]}"
 
 
 class NameMismatchParams(_Strict):
     min_names: Annotated[int, Field(ge=2)] = 2
     scope: Scope = "counted"
 
+    def describe(self, unit: str = "") -> str:
+        return f"同一客户{self.min_names}个（含）以上不同姓名；范围：{SCOPE_TEXT[self.scope]}"
+
 
 class ListedHoldingParams(_Strict):
     at_least: Annotated[int, Field(ge=1)] = 2
 
+    def describe(self, unit: str = "") -> str:
+        return f"名单客户持有{self.at_least}个（含）以上计入的借记卡账户"
+
 
 class UnionParams(_Strict):
     of: list[str] = Field(min_length=2)
+
+    def describe(self, unit: str = "") -> str:
+        return "以下规则的客户去重合计：" + "、".join(self.of)
 
 
 PARAMS_BY_KIND: dict[str, type[BaseModel]] = {

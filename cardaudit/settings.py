@@ -30,5 +30,6 @@ class Settings(BaseModel):
         """(Chinese description, value) pairs for the report appendix."""
         rows = []
         for name, field in type(self).model_fields.items():
-            rows.append((field.description or name, "、".join(getattr(self, name))))
+            label = (field.description or name).rstrip("。")
+            rows.append((label, "、".join(getattr(self, name))))
         return rows
