@@ -38,10 +38,10 @@ def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
     valid = (classes["id_class"] == idcard.VALID).to_numpy(dtype=bool)
     bad = ~valid
     faults = pd.DataFrame({
-        "source_file": frame.loc[bad, SOURCE_FILE] if SOURCE_FILE in frame else "",
-        "source_row": frame.loc[bad, SOURCE_ROW] if SOURCE_ROW in frame else 0,
-        "id_masked": idcard.mask_series(classes.loc[bad, "id_norm"]),
-        "reason": classes.loc[bad, "id_class"].astype("object").map(FAULT_TEXT),
+        "来源文件": frame.loc[bad, SOURCE_FILE] if SOURCE_FILE in frame else "",
+        "行号": frame.loc[bad, SOURCE_ROW] if SOURCE_ROW in frame else 0,
+        "证件号码": idcard.mask_series(classes.loc[bad, "id_norm"]),
+        "原因": classes.loc[bad, "id_class"].astype("object").map(FAULT_TEXT),
     }).reset_index(drop=True)
     ids = frozenset(classes.loc[valid, "id18"].dropna())
     return Blacklist(ids=ids, entries=len(frame), faults=faults)

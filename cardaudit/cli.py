@@ -130,9 +130,9 @@ def _print_figures(summary: dict) -> None:
 
     entities = summary["entities"]
     table = Table(title=f"断卡自查统计（截止 {summary['as_of']}）", show_lines=False)
-    table.add_column("统计项")
+    table.add_column("统计项", no_wrap=True)
     for name in entities:
-        table.add_column(escape(name), justify="right")
+        table.add_column(escape(name), justify="right", overflow="fold")
     if len(entities) > 1:
         table.add_column("合计", justify="right")
     columns = [e for e in entities.values()]
@@ -145,7 +145,7 @@ def _print_figures(summary: dict) -> None:
     for key, label in (("read", "读取记录"), ("audited", "审计记录"), ("quarantined", "隔离记录")):
         table.add_row(label, *(cell(c["rows"][key]) for c in columns))
     for figure in FIGURES:
-        table.add_row(f"{figure.label}（{figure.unit}）",
+        table.add_row(f"{figure.short}（{figure.unit}）",
                       *(cell(c["statistics"][figure.key]) for c in columns))
     console.print(table)
 

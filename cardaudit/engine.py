@@ -73,8 +73,10 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, listed: frozens
     statistics["outlets"] = int(frame["branch"].nunique())
     statistics["cards_not_closed"] = int(not_closed.sum())
     products = frame.loc[not_closed, "product"].fillna(UNFILLED_PRODUCT)
-    statistics["cards_by_product"] = {str(k): int(v) for k, v in
-                                      products.value_counts(sort=False).sort_index().items()}
+    counts = products.value_counts(sort=False)
+    # Most issued product first, ties by name, so the report reads like the bank's own list.
+    order = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+    statistics["cards_by_product"] = {str(k): int(v) for k, v in order}
     statistics["debit_cards"] = int(ctx.counted.sum())
 
     outcomes: dict[str, RuleOutcome] = {}
@@ -163,7 +165,7 @@ def _total(entities: list[EntityResult], normalised: Normalised) -> dict[str, ob
             for v in values:
                 for product, count in (v or {}).items():  # type: ignore[union-attr]
                     merged[product] = merged.get(product, 0) + count
-            statistics[key] = dict(sorted(merged.items()))
+            statistics[key] = dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])))
         elif any(v is None for v in values):
             statistics[key] = None
         else:

@@ -87,9 +87,11 @@ def _problems(entity: EntityResult) -> list[dict[str, Any]]:
         items.append({"rule_id": rule_id, "title": outcome.rule.title,
                       "severity": outcome.rule.severity, "subjects": outcome.subjects,
                       "unit": "人" if outcome.rule.kind == "agent_card_count" else "户",
-                      "cards": outcome.cards, "top_branches": top})
+                      "cards": outcome.cards, "top_branches": top,
+                      "aggregate": outcome.rule.kind == "union"})
     rank = {"违规": 0, "警告": 1, "提示": 2}
-    return sorted(items, key=lambda i: (rank[i["severity"]], -i["subjects"]))
+    # Aggregates (unions) after the rules they sum, within each severity.
+    return sorted(items, key=lambda i: (rank[i["severity"]], i["aggregate"], -i["subjects"]))
 
 
 def _excluded_present(entity: EntityResult, settings: Settings) -> list[str]:
