@@ -1,0 +1,154 @@
+"""The command line as a user meets it: exit codes, Chinese messages, no personal data shown."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cardaudit import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["cardaudit", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out + captured.err
+
+
+@pytest.fixture
+def cli_run(capsys, monkeypatch):
+    return lambda *args: run(list(args), capsys, monkeypatch)
+
+
+def sample_args(out: Path) -> list[str]:
+    return ["audit", str(SAMPLE / "export.csv"), "--blacklist", str(SAMPLE / "blacklist.csv"),
+            "--as-of", "2026-10-31", "--out", str(out)]
+
+
+def test_audit_sample_writes_outputs_and_shows_figures(cli_run, tmp_path: Path) -> None:
+    code, output = cli_run(*sample_args(tmp_path / "out"))
+    assert code == 0, output
+    assert "断卡自查统计" in output and "合计" in output
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"summary.json", "findings.csv", "quarantine.csv", "blacklist_faults.csv"} <= names
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    reports = [n for n in names if n.startswith("report_")]
+    assert len(reports) == len(summary["entities"]) == 2
+    # Output files are owner-only.
+    assert ((tmp_path / "out" / "summary.json").stat().st_mode & 0o077) == 0
+
+
+def test_report_reads_like_the_seed_with_real_figures(cli_run, tmp_path: Path) -> None:
+    cli_run(*sample_args(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    for name, entity in summary["entities"].items():
+        s = entity["statistics"]
+        text = next(tmp_path.glob(f"report_{name}.md")).read_text(encoding="utf-8")
+        assert text.startswith(f"# {name} 关于打击治理电信网络新型违法犯罪有关工作开展情况自查工作的汇报")
+        for heading in ("## 一、基本情况", "## 二、自查情况", "## 三、存在的问题", "## 四、今后工作打算"):
+            assert heading in text
+        assert f"我行下辖{s['outlets']}个营业网点，至2026年10月末共发行各类银行卡{s['cards_not_closed']}张" in text
+        assert f"我行共发行借记卡数量{s['debit_cards']}张（不含社保IC卡）" in text
+        assert f"同一客户开立4张以上借记卡的客户数量{s['customers_4plus']}户" in text
+        assert f"拥有4张以上借记卡客户的银行卡数量{s['customers_4plus_cards']}张" in text
+        assert f"同一代理人代理开立3张以上借记卡的代理人{s['agents_3plus']}人" in text
+        assert f"同一代理人代理开立3张以上借记卡的数量{s['agents_3plus_cards']}张" in text
+        assert f"借记卡账户2个（含）以上的客户数量为{s['listed_2plus']}户" in text
+        assert (f"留存的开卡身份信息不合规户数共{s['id_noncompliant']}户，其中姓名与身份证号不匹配的"
+                f"{s['id_mismatch']}户，证件号码不存在的{s['id_nonexistent']}户") in text
+        assert "XXXX" not in text
+        assert "附录一、统计口径与数据来源" in text and "4张（含）以上" in text
+
+
+def test_no_full_id_name_or_phone_in_console_or_outputs(cli_run, tmp_path: Path) -> None:
+    code, output = cli_run(*sample_args(tmp_path))
+    assert code == 0
+    export = pd.read_csv(SAMPLE / "export.csv", encoding="gb18030", dtype=str)
+    ids = set(export["证件号码"].dropna()) | set(export["代理人证件号码"].dropna())
+    ids = {i for i in ids if len(i) >= 15 and "E+" not in i}
+    names = {n for n in export["客户姓名"].dropna() if len(n) >= 2}
+    phones = set(export["预留手机号"].dropna())
+    texts = [output] + [p.read_text(encoding="utf-8-sig") for p in tmp_path.iterdir()]
+    for text in texts:
+        leaked = [v for v in ids | names | phones if v in text]
+        assert not leaked, leaked[:5]
+
+
+def test_missing_required_column_is_exit_2_with_headers_listed(cli_run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("开户机构,客户号,客户姓名,卡号\n01,C1,张三,6201\n", encoding="utf-8")
+    code, output = cli_run("audit", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert "bad.csv" in output and "证件号码" in output and "客户姓名" in output
+    assert "Traceback" not in output
+
+
+def test_missing_input_file_is_exit_2(cli_run, tmp_path: Path) -> None:
+    code, output = cli_run("audit", str(tmp_path / "nope.csv"))
+    assert code == 2 and "找不到输入文件：nope.csv" in output
+
+
+def test_bad_as_of_and_fail_on_values_are_exit_2(cli_run, tmp_path: Path) -> None:
+    code, output = cli_run(*sample_args(tmp_path)[:-4], "--as-of", "2026/10/31")
+    assert code == 2 and "YYYY-MM-DD" in output
+    code, output = cli_run(*sample_args(tmp_path), "--fail-on", "严重")
+    assert code == 2 and "--fail-on 取值无效" in output
+
+
+def test_fail_on_severity_sets_exit_1(cli_run, tmp_path: Path) -> None:
+    code, _ = cli_run(*sample_args(tmp_path), "--fail-on", "违规")
+    assert code == 1
+    code, _ = cli_run(*sample_args(tmp_path), "--fail-on", "breach", "--disable",
+                      "CARD-OVER-LIMIT")
+    assert code == 1  # other breach rules still flag
+
+
+def test_invalid_rule_pack_fails_audit_and_check_with_file_line(cli_run, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "card_4plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("kind:", "kinds:"), encoding="utf-8")
+    code, output = cli_run("rules", "check", str(rules))
+    assert code == 2 and "card_4plus.yaml:4: kinds: 未知的键" in output
+    code, output = cli_run(*sample_args(tmp_path / "o"), "--rules", str(rules))
+    assert code == 2 and "card_4plus.yaml:4" in output
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_rules_test_fails_when_a_threshold_changes(cli_run, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    code, output = cli_run("rules", "test", str(rules))
+    assert code == 0, output
+    path = rules / "agent_3plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("at_least: 3", "at_least: 4", 1),
+                    encoding="utf-8")
+    code, output = cli_run("rules", "test", str(rules))
+    assert code == 1
+    assert "失败 AGENT-3PLUS / three_cards_flagged_normalised_id" in output
+
+
+def test_every_command_has_chinese_help(cli_run) -> None:
+    for args in (["--help"], ["audit", "--help"], ["sample", "--help"], ["rules", "--help"],
+                 ["rules", "check", "--help"], ["rules", "test", "--help"],
+                 ["rules", "list", "--help"]):
+        code, output = cli_run(*args)
+        assert code == 0, args
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in output), args
+
+
+def test_python_dash_m_entry_point() -> None:
+    done = subprocess.run([sys.executable, "-m", "cardaudit", "version"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("cardaudit ")
