@@ -149,7 +149,8 @@ def audit(normalised: Normalised, pack: RulePack, listed: frozenset[str],
         if progress:
             progress(name, i, len(names))
         idx = groups.get(name, np.array([], dtype=np.int64))
-        frame = audited.take(idx).reset_index(drop=True)
+        # One entity (the usual branch export) needs no copy of the frame.
+        frame = audited if len(idx) == len(audited) else audited.take(idx).reset_index(drop=True)
         entities.append(audit_entity(name, frame, pack, listed, int(q_entities.get(name, 0))))
     return AuditResult(entities=entities, total=_total(entities, normalised),
                        quarantined=normalised.quarantined)

@@ -46,27 +46,41 @@ class Normalised:
     quarantined: pd.DataFrame
 
 
-def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
-    """NFKC, every white space removed, optionally upper case; empty becomes NA."""
-    arr = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+def _arrow(values: pd.Series) -> pa.Array:
+    """The column as an Arrow string array (zero-copy for Arrow-backed `str` columns)."""
+    arr = pa.array(values, from_pandas=True)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+def _compact_arrow(arr: pa.Array, upper: bool) -> pa.Array:
     arr = pc.utf8_normalize(arr, "NFKC")
     arr = pc.replace_substring_regex(arr, r"\s+", "")
     if upper:
         arr = pc.utf8_upper(arr)
-    out = pd.Series(arr.to_pandas(), index=values.index, dtype="str")
-    return out.mask(out == "")
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
-def _compact_distinct(values: pd.Series, upper: bool = False) -> pd.Series:
-    """compact_text computed once per distinct value and mapped back."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if len(uniques) == 0:
-        return pd.Series(pd.NA, index=values.index, dtype="str")
-    compacted = compact_text(pd.Series(uniques, dtype="str"), upper=upper).to_numpy(
-        dtype=object, na_value=None
-    )
-    taken = np.where(codes >= 0, compacted[np.maximum(codes, 0)], None)
-    return pd.Series(taken, index=values.index, dtype="str")
+def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
+    """NFKC, every white space removed, optionally upper case; empty becomes NA.
+
+    Computed once per distinct value (Arrow dictionary encoding) and mapped back.
+    """
+    if len(values) == 0:
+        return pd.Series([], index=values.index, dtype="str")
+    encoded = pc.dictionary_encode(_arrow(values))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    dictionary = _compact_arrow(encoded.dictionary, upper)
+    out = pc.take(dictionary, encoded.indices)
+    return pd.Series(out.to_pandas(types_mapper=_str_dtype), index=values.index, dtype="str")
+
+
+def _str_dtype(_: pa.DataType) -> pd.StringDtype:
+    return pd.StringDtype(storage="pyarrow", na_value=np.nan)
+
+
 
 
 def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
@@ -86,19 +100,19 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
 
     has_entity_column = "legal_entity" in frame
     if has_entity_column:
-        entity = _compact_distinct(frame["legal_entity"])
+        entity = compact_text(frame["legal_entity"])
     else:
         entity = pd.Series(entity_name or DEFAULT_ENTITY, index=frame.index, dtype="str")
     out["legal_entity"] = entity
-    out["branch"] = _compact_distinct(frame["branch"])
-    out["card_no"] = _compact_distinct(frame["card_no"], upper=True)
-    out["customer_id"] = _compact_distinct(frame["customer_id"])
-    out["name_norm"] = _compact_distinct(frame["name"])
+    out["branch"] = compact_text(frame["branch"])
+    out["card_no"] = compact_text(frame["card_no"], upper=True)
+    out["customer_id"] = compact_text(frame["customer_id"])
+    out["name_norm"] = compact_text(frame["name"])
     for raw in ("name", "id_number"):
         out[raw] = frame[raw]
 
     if "id_type" in frame:
-        id_type = _compact_distinct(frame["id_type"])
+        id_type = compact_text(frame["id_type"])
         is_resident = _in_set(id_type, settings.resident_id_types)
         out["id_type"] = frame["id_type"]
     else:
@@ -116,11 +130,11 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     customer_key = PERSON_KEY_CUSTOMER_PREFIX + out["customer_id"]
     out["person_key"] = id18.fillna(customer_key)
 
-    product = (_compact_distinct(frame["product"]) if "product" in frame
+    product = (compact_text(frame["product"]) if "product" in frame
                else pd.Series(pd.NA, index=frame.index, dtype="str"))
     out["product"] = product
     if "status" in frame:
-        status = _compact_distinct(frame["status"])
+        status = compact_text(frame["status"])
         not_closed = ~_in_set(status, settings.closed_statuses)
         out["status"] = frame["status"]
     else:
@@ -128,12 +142,12 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     out["not_closed"] = not_closed
     counted = not_closed & ~_in_set(product, settings.excluded_products)
     if "card_kind" in frame:
-        kind = _compact_distinct(frame["card_kind"])
+        kind = compact_text(frame["card_kind"])
         counted &= _in_set(kind, settings.debit_card_kinds)
         out["card_kind"] = frame["card_kind"]
     out["counted"] = counted
 
-    out["agent_key"] = (_compact_distinct(frame["agent_id"], upper=True) if "agent_id" in frame
+    out["agent_key"] = (compact_text(frame["agent_id"], upper=True) if "agent_id" in frame
                         else pd.Series(pd.NA, index=frame.index, dtype="str"))
     for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
                      "close_date", "channel"):
