@@ -13,6 +13,7 @@ from datetime import date
 import pandas as pd
 
 from cardaudit import idcard
+from cardaudit.dates import parse_dates
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
 FAULT_TEXT = {"legacy15": "15位旧号码（名单须使用18位号码）", "missing": "证件号码为空",
@@ -26,6 +27,10 @@ class Blacklist:
     ids: frozenset[str] = frozenset()
     entries: int = 0
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # One row per valid entry: id18, listed_dt, end_dt (NaT where the list gives no end).
+    periods: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"id18": pd.Series(dtype="str"), "listed_dt": pd.Series(dtype="datetime64[ns]"),
+         "end_dt": pd.Series(dtype="datetime64[ns]")}))
 
     @property
     def valid_entries(self) -> int:
@@ -44,4 +49,23 @@ def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
         "原因": classes.loc[bad, "id_class"].astype("object").map(FAULT_TEXT),
     }).reset_index(drop=True)
     ids = frozenset(classes.loc[valid, "id18"].dropna())
-    return Blacklist(ids=ids, entries=len(frame), faults=faults)
+    return Blacklist(ids=ids, entries=len(frame), faults=faults,
+                     periods=_periods(frame.loc[valid], classes.loc[valid, "id18"]))
+
+
+def _periods(frame: pd.DataFrame, id18: pd.Series) -> pd.DataFrame:
+    """Discipline periods: the list's end date, else listing date + its period in years."""
+    def column(name: str) -> pd.Series:
+        return frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype="str")
+
+    listed = parse_dates(column("listed_date"))
+    end = parse_dates(column("end_date"))
+    years = pd.to_numeric(column("period_years").astype("str").str.extract(r"(\d+)")[0],
+                          errors="coerce")
+    by_years = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    has_years = years.notna() & listed.notna()
+    if has_years.any():
+        offsets = [pd.DateOffset(years=int(y)) for y in years[has_years]]
+        by_years[has_years] = [d + o for d, o in zip(listed[has_years], offsets, strict=True)]
+    return pd.DataFrame({"id18": id18.astype("str"), "listed_dt": listed,
+                         "end_dt": end.fillna(by_years)}).reset_index(drop=True)

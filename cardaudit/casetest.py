@@ -18,7 +18,7 @@ from cardaudit.rules import Case, Rule, RulePack
 from cardaudit.schema import ALIAS_INDEX, SOURCE_FILE, SOURCE_ROW, header_key
 
 CASE_DEFAULTS = {"branch": "B1", "name": "测试客户", "product": "借记卡", "status": "正常"}
-RULE_KEYS = ("subjects", "cards")
+RULE_KEYS = ("subjects", "cards", "rows")
 
 
 @dataclass
@@ -53,6 +53,18 @@ def case_frame(case: Case, source: str) -> pd.DataFrame:
     return frame
 
 
+def case_blacklist(case: Case) -> pd.DataFrame:
+    """The case's list entries: bare ID numbers or rows with listing dates."""
+    records = []
+    for entry in case.blacklist:
+        row = {"id_number": entry} if isinstance(entry, str) else entry
+        records.append({ALIAS_INDEX.get(header_key(k), k): None if v is None else str(v)
+                        for k, v in row.items()})
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(
+        {"id_number": pd.Series(dtype="str")})
+    return frame.astype("str")
+
+
 def run_case(pack: RulePack, rule: Rule, case: Case, as_of: date | None = None) -> CaseResult:
     """Run the whole pack on the case's rows (with the case's overrides) and check one rule."""
     as_of = as_of or date.today()
@@ -63,8 +75,12 @@ def run_case(pack: RulePack, rule: Rule, case: Case, as_of: date | None = None) 
     case_pack = type(pack)(meta=pack.meta.model_copy(update={"settings": settings}),
                            rules=rules, hash=pack.hash)
     frame = case_frame(case, f"{rule.id}:{case.name}")
-    listed = blacklist_mod.from_frame(
-        pd.DataFrame({"id_number": pd.Series(case.blacklist, dtype="str")}), as_of).ids
+    case_pack, skipped = case_pack.supported(set(frame.columns), bool(case.blacklist))
+    if any(r.id == rule.id for r, _ in skipped):
+        missing = next(m for r, m in skipped if r.id == rule.id)
+        result.problems.append(f"用例缺少规则所需的列：{'、'.join(missing)}")
+        return result
+    listed = blacklist_mod.from_frame(case_blacklist(case), as_of)
     normalised = normalise(frame, settings, as_of)
     audit = engine.audit(normalised, case_pack, listed)
     entity = audit.entities[0] if audit.entities else None

@@ -15,8 +15,15 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from cardaudit.blacklist import Blacklist
 from cardaudit.rules import (
+    ACCOUNT_CLASSES,
     SCOPE_TEXT,
+    AccountClassParams,
+    AgentHoldingParams,
+    ListedAgentParams,
+    ListedPeriodParams,
+    SharedPhoneParams,
     IdClassParams,
     ListedHoldingParams,
     NameMismatchParams,
@@ -34,8 +41,12 @@ class EntityContext:
     """One legal entity's audited rows, with keys factorised once for every check."""
 
     frame: pd.DataFrame
-    listed: frozenset[str] = frozenset()
+    blacklist: Blacklist = field(default_factory=Blacklist)
     results: dict[str, Hits] = field(default_factory=dict)
+
+    @property
+    def listed(self) -> frozenset[str]:
+        return self.blacklist.ids
 
     @cached_property
     def person(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,9 +132,7 @@ def person_card_count(ctx: EntityContext, p: Threshold) -> Hits:
 
 
 def agent_card_count(ctx: EntityContext, p: Threshold) -> Hits:
-    agent = ctx.frame["agent_key"].where(ctx.counted)
-    codes, uniques = pd.factorize(agent)
-    uniques = np.asarray(uniques, dtype=object)
+    codes, uniques = _agent_codes(ctx, ctx.counted)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     flag = counts >= p.minimum
     rule_text = p.describe("张")
@@ -195,15 +204,119 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
                 int(ctx.counted[rows].sum()))
 
 
+def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:
+    person, _ = ctx.person
+    phones = ctx.frame["phone_norm"]
+    in_scope = ctx.scope(p.scope) & phones.notna().to_numpy()
+    codes, uniques = pd.factorize(phones.where(in_scope))
+    uniques = np.asarray(uniques, dtype=object)
+    pairs = pd.DataFrame({"phone": codes[in_scope], "p": person[in_scope]}).drop_duplicates()
+    persons = np.bincount(pairs["phone"].to_numpy(), minlength=len(uniques))
+    flag = persons >= p.at_least
+
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+        return _fmt("该预留手机号码被", persons[row_codes], "个不同客户预留")
+
+    return _by_group(codes, uniques, flag, in_scope, "phone", reason, ctx.counted)
+
+
+def account_class_limit(ctx: EntityContext, p: AccountClassParams) -> Hits:
+    person, uniques = ctx.person
+    classes = ctx.frame["account_class_norm"]
+    limited = [c for c in ACCOUNT_CLASSES if c in p.most]
+    class_code = pd.Categorical(classes, categories=limited).codes.astype(np.int64)
+    in_scope = ctx.scope(p.scope) & (class_code >= 0)
+    width = len(limited)
+    pair = person * width + np.maximum(class_code, 0)
+    counts = np.bincount(pair[in_scope], minlength=len(uniques) * width)
+    most = np.array([p.most[c] for c in limited], dtype=np.int64)
+    over_pair = counts > np.tile(most, len(uniques))
+    row_over = in_scope & over_pair[pair]
+    flag = np.zeros(len(uniques), dtype=bool)
+    flag[person[row_over]] = True
+
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+        label = pd.Series(np.array(limited, dtype=object)[class_code[rows]])
+        text = ("该客户持有" + pd.Series(counts[pair[rows]]).astype("str") + "个" + label
+                + "类账户（上限" + pd.Series(most[class_code[rows]]).astype("str") + "个）")
+        return text.to_numpy(dtype=object)
+
+    return _by_group(person, uniques, flag, row_over, "person", reason, ctx.counted)
+
+
+def listed_opened_in_period(ctx: EntityContext, p: ListedPeriodParams) -> Hits:
+    person, uniques = ctx.person
+    periods = ctx.blacklist.periods.dropna(subset=["listed_dt"])
+    in_scope = ctx.scope(p.scope)
+    keys = ctx.frame["person_key"]
+    candidate = np.flatnonzero(in_scope & keys.isin(set(periods["id18"])).to_numpy(dtype=bool))
+    if len(candidate) == 0 or not len(periods):
+        return _empty("person")
+    opened = pd.DataFrame({"row": candidate, "id18": keys.to_numpy(dtype=object)[candidate],
+                           "open_dt": ctx.frame["open_dt"].to_numpy()[candidate]})
+    joined = opened.merge(periods, on="id18", how="inner")
+    default_end = joined["listed_dt"] + pd.DateOffset(years=p.years)
+    end = joined["end_dt"].fillna(default_end)
+    inside = (joined["open_dt"] >= joined["listed_dt"]) & (joined["open_dt"] <= end)
+    hits = joined[inside.to_numpy(dtype=bool)].drop_duplicates("row")
+    row_mask = np.zeros(len(ctx.frame), dtype=bool)
+    row_mask[hits["row"].to_numpy()] = True
+    flag = np.zeros(len(uniques), dtype=bool)
+    flag[person[row_mask]] = True
+    period_text = dict(zip(hits["row"], "名单人员在惩戒期内（" + hits["listed_dt"].dt.strftime(
+        "%Y-%m-%d") + "列入）开卡", strict=True))
+
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+        return pd.Series(rows).map(period_text).to_numpy(dtype=object)
+
+    return _by_group(person, uniques, flag, row_mask, "person", reason, ctx.counted)
+
+
+def _agent_codes(ctx: EntityContext, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(ctx.frame["agent_key"].where(mask))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def listed_agent(ctx: EntityContext, p: ListedAgentParams) -> Hits:
+    in_scope = ctx.scope(p.scope)
+    codes, uniques = _agent_codes(ctx, in_scope)
+    flag = pd.Index(uniques).isin(list(ctx.listed))
+
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+        return np.full(len(rows), "名单人员作为代理人代理开卡", dtype=object)
+
+    return _by_group(codes, uniques, flag, in_scope, "agent", reason, ctx.counted)
+
+
+def agent_holding(ctx: EntityContext, p: AgentHoldingParams) -> Hits:
+    _, persons = ctx.person
+    holders = persons[ctx.counted_per_person >= p.holder_at_least]
+    codes, uniques = _agent_codes(ctx, ctx.counted)
+    held = pd.Series(ctx.counted_per_person, index=pd.Index(persons))
+    flag = pd.Index(uniques).isin(list(holders))
+
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+        n = held.reindex(uniques[row_codes]).to_numpy(dtype=np.int64)
+        return _fmt("代理人本人持有", n, "张计入的借记卡")
+
+    return _by_group(codes, uniques, flag, ctx.counted, "agent", reason, ctx.counted)
+
+
+CHECKS: dict[str, Callable[..., Hits]] = {
+    "person_card_count": person_card_count, "agent_card_count": agent_card_count,
+    "id_class": id_class, "name_mismatch": name_mismatch, "listed_holding": listed_holding,
+    "shared_phone": shared_phone, "account_class_limit": account_class_limit,
+    "listed_opened_in_period": listed_opened_in_period, "listed_agent": listed_agent,
+    "agent_holding": agent_holding,
+}
+
+
 def run_check(rule: Rule, ctx: EntityContext, titles: dict[str, str]) -> Hits:
     """Run one rule's check kind (params already validated when the pack was loaded)."""
     params = rule.parsed_params()
     if rule.kind == "union":
         return union(ctx, params, titles)  # type: ignore[arg-type]
-    check = {"person_card_count": person_card_count, "agent_card_count": agent_card_count,
-             "id_class": id_class, "name_mismatch": name_mismatch,
-             "listed_holding": listed_holding}[rule.kind]
-    return check(ctx, params)  # type: ignore[operator]
+    return CHECKS[rule.kind](ctx, params)
 
 
 def scope_text(rule: Rule) -> str:

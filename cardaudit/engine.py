@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, run_check
 from cardaudit.normalize import Normalised
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
@@ -63,10 +64,10 @@ def _rule_order(rules: list[Rule]) -> list[Rule]:
     return [r for r in rules if r.kind != "union"] + [r for r in rules if r.kind == "union"]
 
 
-def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, listed: frozenset[str],
+def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blacklist,
                  quarantined: int = 0) -> EntityResult:
     """All figures and findings of one legal entity."""
-    ctx = EntityContext(frame=frame, listed=listed)
+    ctx = EntityContext(frame=frame, blacklist=blacklist)
     titles = {r.id: r.title for r in pack.rules}
     statistics: dict[str, object] = dict.fromkeys(STATISTICS)
     not_closed = ctx.not_closed
@@ -137,7 +138,7 @@ def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -
     return base.astype("int64")
 
 
-def audit(normalised: Normalised, pack: RulePack, listed: frozenset[str],
+def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = None,
           progress: Callable[[str, int, int], None] | None = None) -> AuditResult:
     """Audit every legal entity separately (figures are additive) and total them."""
     audited = normalised.audited
@@ -151,7 +152,8 @@ def audit(normalised: Normalised, pack: RulePack, listed: frozenset[str],
         idx = groups.get(name, np.array([], dtype=np.int64))
         # One entity (the usual branch export) needs no copy of the frame.
         frame = audited if len(idx) == len(audited) else audited.take(idx).reset_index(drop=True)
-        entities.append(audit_entity(name, frame, pack, listed, int(q_entities.get(name, 0))))
+        entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(),
+                                     int(q_entities.get(name, 0))))
     return AuditResult(entities=entities, total=_total(entities, normalised),
                        quarantined=normalised.quarantined)
 

@@ -24,7 +24,7 @@ from cardaudit.errors import ConfigError, InputError
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
 from cardaudit.normalize import normalise
 from cardaudit.rules import SEVERITY_RANK, RulePack
-from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+from cardaudit.schema import SOURCE_FILE, SOURCE_ROW, label
 
 SUMMARY_SCHEMA_VERSION = 1
 Progress = Callable[[str], None]
@@ -93,22 +93,21 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
     normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
 
     pack = options.pack
-    listed: frozenset[str] = frozenset()
+    listed = blacklist_mod.Blacklist()
     list_info: dict[str, Any] = {"file": None, "entries": 0, "valid_entries": 0, "faults": 0}
     list_faults = pd.DataFrame()
     if options.blacklist:
         bl_loaded = load.load_blacklist(options.blacklist, encoding=options.encoding)
         bl = blacklist_mod.from_frame(bl_loaded.frame, options.as_of)
-        listed, list_faults = bl.ids, bl.faults
+        listed, list_faults = bl, bl.faults
         list_info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
                      "entries": bl.entries, "valid_entries": bl.valid_entries,
                      "faults": len(bl.faults)}
-    else:
-        skipped = [r for r in pack.enabled() if r.kind == "listed_holding"]
-        if skipped:
-            pack = _without(pack, {r.id for r in skipped})
-            notices.append("未提供 --blacklist 名单文件：规则 "
-                           + "、".join(r.id for r in skipped) + " 未执行，相应统计项为空。")
+    pack, skipped = pack.supported(set(loaded.frame.columns), options.blacklist is not None)
+    for rule, missing in skipped:
+        what = "、".join("--blacklist 名单文件" if m == "blacklist" else f"「{label(m)}」列"
+                        for m in missing)
+        notices.append(f"规则 {rule.id}（{rule.title}）未执行：缺少{what}。")
 
     say("执行规则")
     result = engine.audit(normalised, pack, listed,
@@ -148,12 +147,6 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         handle.write("\n")
     written.append(summary_path)
     return AuditOutcome(result=result, summary=summary, written=written, notices=notices)
-
-
-def _without(pack: RulePack, rule_ids: set[str]) -> RulePack:
-    rules = [r.model_copy(update={"enabled": False}) if r.id in rule_ids else r
-             for r in pack.rules]
-    return RulePack(meta=pack.meta, rules=rules, hash=pack.hash, files=pack.files)
 
 
 def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, Any],

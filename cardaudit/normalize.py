@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cardaudit import idcard
+from cardaudit.dates import parse_dates
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 from cardaudit.settings import Settings
 
@@ -81,6 +82,25 @@ def _str_dtype(_: pa.DataType) -> pd.StringDtype:
     return pd.StringDtype(storage="pyarrow", na_value=np.nan)
 
 
+
+
+def phone_numbers(values: pd.Series) -> pd.Series:
+    """Digits only, a leading +86/86/0086 country code dropped; NA when no digits remain."""
+    digits = compact_text(values).str.replace(r"\D+", "", regex=True)
+    digits = digits.str.replace(r"^(?:0086|86)(?=1\d{10}$)", "", regex=True)
+    return digits.mask(digits == "")
+
+
+_CLASS_WORDS = {"I": "I", "1": "I", "一": "I", "II": "II", "2": "II", "二": "II",
+                "III": "III", "3": "III", "三": "III"}
+
+
+def account_classes(values: pd.Series) -> pd.Series:
+    """Ⅰ类户/I类/一类/1 -> "I" (likewise II, III); anything else NA."""
+    text = compact_text(values, upper=True).str.replace(r"(类账户|类户|类|账户|户)$", "",
+                                                        regex=True)
+    text = text.str.replace(r"^第", "", regex=True)
+    return text.map(_CLASS_WORDS).astype("str")
 
 
 def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
@@ -153,6 +173,12 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
                      "close_date", "channel"):
         if optional in frame:
             out[optional] = frame[optional]
+    if "phone" in frame:
+        out["phone_norm"] = phone_numbers(frame["phone"])
+    if "account_class" in frame:
+        out["account_class_norm"] = account_classes(frame["account_class"])
+    if "open_date" in frame:
+        out["open_dt"] = parse_dates(frame["open_date"])
 
     reason = _quarantine_reasons(out, has_entity_column)
     bad = reason.notna().to_numpy()

@@ -99,6 +99,52 @@ class UnionParams(_Strict):
         return "以下规则的客户去重合计：" + "、".join(self.of)
 
 
+class SharedPhoneParams(_Strict):
+    at_least: Annotated[int, Field(ge=2)] = 3
+    scope: Scope = "not_closed"
+
+    def describe(self, unit: str = "") -> str:
+        return f"同一手机号码被{self.at_least}个（含）以上不同客户预留；范围：{SCOPE_TEXT[self.scope]}"
+
+
+ACCOUNT_CLASSES = ("I", "II", "III")
+
+
+class AccountClassParams(_Strict):
+    """Most accounts of each class one person may hold (Ⅰ/Ⅱ/Ⅲ written I/II/III)."""
+
+    most: dict[Literal["I", "II", "III"], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {"I": 1, "II": 5, "III": 5})
+    scope: Scope = "not_closed"
+
+    def describe(self, unit: str = "") -> str:
+        limits = "，".join(f"{k}类户不超过{v}个" for k, v in self.most.items())
+        return f"{limits}；范围：{SCOPE_TEXT[self.scope]}"
+
+
+class ListedPeriodParams(_Strict):
+    years: Annotated[int, Field(ge=1, le=50)] = 5
+    scope: Scope = "all"
+
+    def describe(self, unit: str = "") -> str:
+        return (f"名单人员在列入日至惩戒期结束（名单未载明时按{self.years}年）期间新开卡；"
+                f"范围：{SCOPE_TEXT[self.scope]}")
+
+
+class ListedAgentParams(_Strict):
+    scope: Scope = "all"
+
+    def describe(self, unit: str = "") -> str:
+        return f"代理人证件号码与名单有效号码一致；范围：{SCOPE_TEXT[self.scope]}"
+
+
+class AgentHoldingParams(_Strict):
+    holder_at_least: Annotated[int, Field(ge=1)] = 4
+
+    def describe(self, unit: str = "") -> str:
+        return f"代理人本人持有{self.holder_at_least}张（含）以上计入的借记卡"
+
+
 PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
     "person_card_count": Threshold,
     "agent_card_count": Threshold,
@@ -106,6 +152,23 @@ PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
     "name_mismatch": NameMismatchParams,
     "listed_holding": ListedHoldingParams,
     "union": UnionParams,
+    "shared_phone": SharedPhoneParams,
+    "account_class_limit": AccountClassParams,
+    "listed_opened_in_period": ListedPeriodParams,
+    "listed_agent": ListedAgentParams,
+    "agent_holding": AgentHoldingParams,
+}
+
+# Canonical columns (or "blacklist") a check kind needs; a rule whose needs the input lacks is
+# skipped with a notice instead of failing the audit.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "agent_card_count": ("agent_id",),
+    "listed_holding": ("blacklist",),
+    "shared_phone": ("phone",),
+    "account_class_limit": ("account_class",),
+    "listed_opened_in_period": ("open_date", "blacklist"),
+    "listed_agent": ("agent_id", "blacklist"),
+    "agent_holding": ("agent_id",),
 }
 
 
@@ -127,7 +190,7 @@ class Case(_Strict):
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
-    blacklist: list[str] = Field(default_factory=list)
+    blacklist: list[str | dict[str, str | int | None]] = Field(default_factory=list)
     rows: list[dict[str, str | int | None]] = Field(min_length=1)
     expect: Expect
 
@@ -198,6 +261,24 @@ class RulePack:
 
     def by_id(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    def without(self, rule_ids: set[str]) -> RulePack:
+        """The same pack with these rules disabled."""
+        rules = [r.model_copy(update={"enabled": False}) if r.id in rule_ids else r
+                 for r in self.rules]
+        return RulePack(meta=self.meta, rules=rules, hash=self.hash, files=self.files)
+
+    def supported(self, columns: set[str], has_blacklist: bool
+                  ) -> tuple[RulePack, list[tuple[Rule, list[str]]]]:
+        """Disable enabled rules whose columns (or list) the input lacks; say which and why."""
+        available = columns | ({"blacklist"} if has_blacklist else set())
+        skipped = []
+        for rule in self.enabled():
+            missing = [need for need in REQUIRES.get(rule.kind, ()) if need not in available]
+            if missing:
+                skipped.append((rule, missing))
+        pack = self.without({r.id for r, _ in skipped}) if skipped else self
+        return pack, skipped
 
 
 @dataclass

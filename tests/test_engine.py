@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from cardaudit import engine
+from cardaudit.blacklist import Blacklist
 from cardaudit.normalize import QUARANTINE_REASONS, normalise
 from cardaudit.rules import load_pack
 
@@ -35,7 +36,7 @@ def frame(rows: list[dict[str, str | None]]) -> pd.DataFrame:
 
 def run(rows: list[dict[str, str | None]], listed: frozenset[str] = frozenset(), pack=PACK):
     norm = normalise(frame(rows), pack.settings, AS_OF)
-    return engine.audit(norm, pack, listed)
+    return engine.audit(norm, pack, Blacklist(ids=listed))
 
 
 def test_figures_are_per_entity_and_additive() -> None:
@@ -103,7 +104,7 @@ def test_quarantine_reasons_and_row_accounting() -> None:
                        6: QUARANTINE_REASONS["branch_empty"],
                        7: QUARANTINE_REASONS["no_person"],
                        8: QUARANTINE_REASONS["entity_empty"]}
-    result = engine.audit(norm, PACK, frozenset())
+    result = engine.audit(norm, PACK)
     assert result.total["rows"] == {"read": 7, "audited": 2, "quarantined": 5}
     by_name = {e.name: e.rows for e in result.entities}
     assert by_name["甲行"] == {"read": 5, "audited": 1, "quarantined": 4}
@@ -141,7 +142,7 @@ def test_row_order_does_not_change_figures(order: int) -> None:
             {"id_number": B, "name": "李 四"}, {"id_number": B, "name": "王五"}]
             + [{"id_number": "x", "customer_id": "Q"}])
     fr = frame(rows).sample(frac=1, random_state=order).reset_index(drop=True)
-    result = engine.audit(normalise(fr, PACK.settings, AS_OF), PACK, frozenset())
+    result = engine.audit(normalise(fr, PACK.settings, AS_OF), PACK)
     stats = result.entities[0].statistics
     assert (stats["customers_over_limit"], stats["id_mismatch"], stats["id_nonexistent"],
             stats["id_noncompliant"]) == (1, 1, 1, 2)
