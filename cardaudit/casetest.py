@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
@@ -112,3 +113,22 @@ def run_case(pack: RulePack, rule: Rule, case: Case, as_of: date | None = None) 
 def run_pack_cases(pack: RulePack, as_of: date | None = None) -> list[CaseResult]:
     """Every case of every rule in the pack, in file order."""
     return [run_case(pack, rule, case, as_of) for rule in pack.rules for case in rule.cases]
+
+
+def write_junit(results: list[CaseResult], path: Path, suite_name: str) -> None:
+    """JUnit XML, one testcase per rule case, for a bank's CI (Jenkins, GitLab)."""
+    from xml.etree import ElementTree as ET
+
+    failures = sum(not r.passed for r in results)
+    suite = ET.Element("testsuite", name=suite_name, tests=str(len(results)),
+                       failures=str(failures), errors="0", skipped="0")
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.rule_id, name=r.case)
+        if not r.passed:
+            failure = ET.SubElement(case, "failure", message=r.problems[0])
+            failure.text = "\n".join(r.problems)
+    tree = ET.ElementTree(ET.Element("testsuites"))
+    tree.getroot().append(suite)
+    ET.indent(tree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(path, encoding="utf-8", xml_declaration=True)

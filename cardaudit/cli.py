@@ -31,8 +31,8 @@ rules_app = typer.Typer(help="规则包：校验、测试、列出与解释规�
                         rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -49,13 +49,14 @@ def _parse_date(text: str | None) -> date:
         fail(f"--as-of 日期格式无效：{text}。请使用 YYYY-MM-DD，例如 2026-10-31。")
 
 
-def _load_pack(rules_dir: Path | None, disabled: list[str] | None = None) -> RulePack:
-    from cardaudit.rules import load_pack
+def _load_pack(rules_dir: Path | None, disabled: list[str] | None = None,
+               config: Path | None = None) -> RulePack:
+    from cardaudit.config import resolve_pack
 
-    return load_pack(rules_dir, disabled or ())
+    return resolve_pack(config, rules_dir, disabled)[0]
 
 
-def _load_mapping(path: Path | None) -> dict[str, str] | None:
+def _load_mapping(path: Path | None) -> dict[str, str | list[str]] | None:
     if path is None:
         return None
     import yaml
@@ -68,9 +69,14 @@ def _load_mapping(path: Path | None) -> dict[str, str] | None:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         fail(f"映射文件 {path.name}{where} 不是有效的 YAML：{getattr(exc, 'problem', exc)}。")
+    def header_names(value: object) -> bool:
+        return isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value))
+
     if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        fail(f"映射文件 {path.name} 须为“标准列名: 导出文件列名”的键值对，例如 id_number: 身份证件号。")
+            isinstance(k, str) and header_names(v) for k, v in data.items()):
+        fail(f"映射文件 {path.name} 须为“标准列名: 导出文件列名”的键值对，例如 id_number: 身份证件号"
+             "（多个文件列名不同时可写成列表）。")
     return data
 
 
@@ -80,6 +86,7 @@ def audit(
     out: Annotated[Path, typer.Option("--out", "-o", help="输出目录：summary.json、报告、发现清单。")] = Path("cardaudit_out"),
     blacklist: Annotated[Path | None, typer.Option(help="公安/司法机关名单文件（出租出借出售账户人员）。")] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="规则包目录（默认使用内置规则包）。")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="本行配置文件（YAML）：规则目录、全局设置、停用规则、阈值与级别。")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认今天）。")] = None,
     encoding: Annotated[str | None, typer.Option(help="强制 CSV 编码，如 gb18030、utf-8（默认自动识别）。")] = None,
     mapping: Annotated[Path | None, typer.Option(help="列名映射 YAML：标准列名: 导出文件列名。")] = None,
@@ -102,7 +109,8 @@ def audit(
         threshold = SEVERITY_RANK[level]
     check_inputs_exist([*exports, *([blacklist] if blacklist else [])])
     options = AuditOptions(
-        exports=exports, out_dir=out, pack=_load_pack(rules, disable), as_of=_parse_date(as_of),
+        exports=exports, out_dir=out, pack=_load_pack(rules, disable, config),
+        as_of=_parse_date(as_of), config=config,
         blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
         bank_name=bank_name, addressee=addressee, templates=templates)
     show = not quiet and console.is_terminal
@@ -148,6 +156,10 @@ def _print_figures(summary: dict) -> None:
         table.add_row(f"{figure.short}（{figure.unit}）",
                       *(cell(c["statistics"][figure.key]) for c in columns))
     console.print(table)
+    counting = ("person_card_count", "agent_card_count", "listed_holding")
+    thresholds = [f"{r['id']} {r['threshold']}" for r in summary["rule_pack"]["rules"]
+                  if r["enabled"] and r["kind"] in counting]
+    console.print("口径：" + "；".join(escape(t) for t in thresholds), highlight=False)
 
 
 @app.command()
@@ -185,12 +197,16 @@ def rules_check(
 @rules_app.command("test")
 def rules_test(
     directory: Annotated[Path | None, typer.Argument(help="规则包目录（默认内置规则包）。")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="写出 JUnit XML 测试报告（供 Jenkins/GitLab CI 使用）。")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="本行配置文件（YAML）。")] = None,
 ) -> None:
     """用与 audit 相同的引擎运行每条规则的用例；有失败时退出码为1。"""
-    from cardaudit.casetest import run_pack_cases
+    from cardaudit.casetest import run_pack_cases, write_junit
 
-    pack = _load_pack(directory)
+    pack = _load_pack(directory, config=config)
     results = run_pack_cases(pack)
+    if junit:
+        write_junit(results, junit, pack.meta.name)
     failed = [r for r in results if not r.passed]
     for r in results:
         mark = "[green]通过[/]" if r.passed else "[red]失败[/]"
@@ -206,16 +222,48 @@ def rules_test(
 def rules_list(
     directory: Annotated[Path | None, typer.Argument(help="规则包目录（默认内置规则包）。")] = None,
 ) -> None:
-    """列出规则：编号、名称、级别、类型、阈值、状态。"""
+    """列出规则：编号、名称、级别、阈值、状态。"""
     pack = _load_pack(directory)
     table = Table(title=f"{pack.meta.name} {pack.meta.version}")
-    for column in ("编号", "名称", "级别", "类型", "参数", "状态"):
-        table.add_column(column)
+    table.add_column("编号", no_wrap=True)
+    for column in ("名称", "级别", "阈值/参数", "状态"):
+        table.add_column(column, overflow="fold")
     for rule in pack.rules:
-        params = "，".join(f"{k}={v}" for k, v in rule.params.items())
-        table.add_row(rule.id, escape(rule.title), rule.severity, rule.kind, escape(params),
+        params = rule.parsed_params().describe("张")  # type: ignore[attr-defined]
+        table.add_row(rule.id, escape(rule.title), rule.severity, escape(params),
                       "启用" if rule.enabled else "停用")
     console.print(table)
+
+
+@rules_app.command("explain")
+def rules_explain(
+    rule_id: Annotated[str, typer.Argument(help="规则编号，如 CARD-4PLUS。")],
+    directory: Annotated[Path | None, typer.Option("--rules", help="规则包目录（默认内置规则包）。")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="本行配置文件（YAML）。")] = None,
+) -> None:
+    """解释一条规则：统计什么、为什么、阈值、监管依据、所需列与用例。"""
+    from cardaudit.rules import REQUIRES
+    from cardaudit.schema import label
+
+    pack = _load_pack(directory, config=config)
+    rule = next((r for r in pack.rules if r.id == rule_id.upper()), None)
+    if rule is None:
+        fail(f"规则包中没有规则 {rule_id}。可用：{'、'.join(r.id for r in pack.rules)}。")
+    params = rule.parsed_params()
+    needs = [("名单文件（--blacklist）" if n == "blacklist" else label(n))
+             for n in REQUIRES.get(rule.kind, ())]
+    lines = [
+        f"[bold]{rule.id}  {escape(rule.title)}[/]",
+        f"级别：{rule.severity}    类型：{rule.kind}    状态：{'启用' if rule.enabled else '停用'}",
+        f"阈值/参数：{escape(params.describe('张'))}",  # type: ignore[attr-defined]
+        f"说明：{escape(rule.description)}",
+        f"监管依据：{escape(rule.basis)}",
+        f"所需列：{'、'.join(needs) if needs else '（仅必需列）'}",
+        f"提供统计项：{'、'.join(f for f in (rule.figures.subjects, rule.figures.cards) if f) or '无'}",
+        f"用例：{'、'.join(c.name for c in rule.cases) or '无'}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 @app.command()
@@ -241,7 +289,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("已中断。")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last line of defence: never a traceback
+    except Exception as exc:
         import click
 
         if isinstance(exc, click.exceptions.ClickException):

@@ -6,6 +6,7 @@ temporary name in the target folder, then renamed) with owner-only permissions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -42,6 +43,7 @@ class AuditOptions:
     bank_name: str | None = None
     addressee: str = "上级管理部门"
     templates: Path | None = None
+    config: Path | None = None
 
 
 @dataclass
@@ -119,6 +121,8 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         "as_of": options.as_of.isoformat(), "generated_at": generated_at,
         "inputs": [{"file": f.path, "sha256": f.sha256, "rows": f.rows, "format": f.format,
                     "encoding": f.encoding} for f in loaded.files],
+        "config": ({"file": options.config.name, "sha256": hashlib.sha256(
+            options.config.read_bytes()).hexdigest()} if options.config else None),
     }
     summary = build_summary(result, pack, trail, list_info, notices)
 
@@ -173,9 +177,11 @@ def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, A
             "settings": pack.settings.model_dump(),
             "rules": [{"id": r.id, "title": r.title, "severity": r.severity, "kind": r.kind,
                        "enabled": r.enabled, "params": r.params,
+                       "threshold": r.parsed_params().describe("张"),  # type: ignore[attr-defined]
                        "figures": r.figures.model_dump(exclude_none=True)} for r in pack.rules],
         },
         "inputs": trail["inputs"],
+        "config": trail["config"],
         "blacklist": list_info,
         "notices": notices,
         "rows": {**result.total["rows"], "quarantine_reasons": quarantine_reasons},  # type: ignore[dict-item]

@@ -8,6 +8,7 @@ evaluated. Every problem in a pack is collected before anything is reported.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ RULE_FIGURES = (
 )
 
 PACK_FILE = "pack.yaml"
+_CJK_GAP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s+(?=[\u3000-\u9fff\uff00-\uffef])")
 
 
 class _Strict(BaseModel):
@@ -217,6 +219,9 @@ class Rule(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Rule:
+        # YAML folding puts a space at each line break; between Chinese characters it is noise.
+        for name in ("title", "description", "basis"):
+            setattr(self, name, _CJK_GAP.sub("", getattr(self, name)))
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity 必须是 {'/'.join(SEVERITIES)} 之一，实际为「{self.severity}」")
         if self.kind not in PARAMS_BY_KIND:

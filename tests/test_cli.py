@@ -58,7 +58,8 @@ def test_report_reads_like_the_seed_with_real_figures(cli_run, tmp_path: Path) -
         assert text.startswith(f"# {name} 关于打击治理电信网络新型违法犯罪有关工作开展情况自查工作的汇报")
         for heading in ("## 一、基本情况", "## 二、自查情况", "## 三、存在的问题", "## 四、今后工作打算"):
             assert heading in text
-        assert f"我行下辖{s['outlets']}个营业网点，至2026年10月末共发行各类银行卡{s['cards_not_closed']}张" in text
+        assert (f"我行下辖{s['outlets']}个营业网点，至2026年10月末共发行各类银行卡"
+                f"{s['cards_not_closed']}张") in text
         assert f"我行共发行借记卡数量{s['debit_cards']}张（不含社保IC卡）" in text
         assert f"同一客户开立4张以上借记卡的客户数量{s['customers_4plus']}户" in text
         assert f"拥有4张以上借记卡客户的银行卡数量{s['customers_4plus_cards']}张" in text
@@ -152,3 +153,64 @@ def test_python_dash_m_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "cardaudit", "version"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0 and done.stdout.startswith("cardaudit ")
+
+
+def test_config_file_layers_over_the_pack_and_is_recorded(cli_run, tmp_path: Path) -> None:
+    config = tmp_path / "bank.yaml"
+    config.write_text("settings:\n  excluded_products: [社保IC卡, 福祥医疗卡]\n"
+                      "disabled_rules: [PHONE-SHARED]\n"
+                      "rules:\n  CARD-4PLUS: {params: {at_least: 5}, severity: 违规}\n",
+                      encoding="utf-8")
+    baseline, _ = cli_run(*sample_args(tmp_path / "a"))
+    code, output = cli_run(*sample_args(tmp_path / "b"), "--config", str(config))
+    assert baseline == code == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text(encoding="utf-8"))
+    b = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
+    # at_least 5 makes the 4+ figure equal the over-limit figure (both ">= 5").
+    assert b["total"]["statistics"]["customers_4plus"] == a["total"]["statistics"][
+        "customers_over_limit"]
+    # 福祥医疗卡 no longer counts as a debit card.
+    medical = a["total"]["statistics"]["cards_by_product"]["福祥医疗卡"]
+    assert b["total"]["statistics"]["debit_cards"] == a["total"]["statistics"]["debit_cards"] - medical
+    assert b["config"]["file"] == "bank.yaml" and len(b["config"]["sha256"]) == 64
+    rules = {r["id"]: r for r in b["rule_pack"]["rules"]}
+    assert rules["PHONE-SHARED"]["enabled"] is False
+    assert rules["CARD-4PLUS"]["severity"] == "违规" and rules["CARD-4PLUS"]["params"] == {
+        "at_least": 5}
+    assert "CARD-4PLUS 5张（含）以上" in output
+
+
+def test_bad_config_is_exit_2_with_file_line(cli_run, tmp_path: Path) -> None:
+    config = tmp_path / "bank.yaml"
+    config.write_text("rules:\n  CARD-4PLUS:\n    params: {at_leest: 3}\n", encoding="utf-8")
+    code, output = cli_run(*sample_args(tmp_path), "--config", str(config))
+    assert code == 2 and "bank.yaml:3: rules.CARD-4PLUS.params.at_leest: 未知的键" in output
+
+
+def test_rules_explain_and_list(cli_run) -> None:
+    code, output = cli_run("rules", "explain", "agent-3plus")
+    assert code == 0
+    assert "AGENT-3PLUS" in output and "3张（含）以上" in output and "代理人证件号码" in output
+    code, output = cli_run("rules", "explain", "NOPE")
+    assert code == 2 and "没有规则 NOPE" in output
+    code, output = cli_run("rules", "list")
+    assert code == 0 and "LISTED-OPENED-IN-PERIOD" in output
+
+
+def test_junit_lists_every_case_and_failures(cli_run, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from cardaudit.rules import load_pack
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "card_over_limit.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("more_than: 4", "more_than: 5", 1),
+                    encoding="utf-8")
+    code, _ = cli_run("rules", "test", str(rules), "--junit", str(tmp_path / "junit.xml"))
+    assert code == 1
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == sum(len(r.cases) for r in load_pack().rules)
+    failed = [(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None]
+    assert failed == [("CARD-OVER-LIMIT", "five_cards_breach")]
