@@ -50,6 +50,8 @@ class EntityResult:
     findings: pd.DataFrame
     branches: pd.DataFrame
     warnings: dict[str, int] = field(default_factory=dict)
+    # Persons by their number of counted cards: {1: persons, 2: persons, ...}.
+    card_distribution: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +104,14 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
         statistics=statistics, outcomes=outcomes, findings=findings,
         branches=_branches(frame, findings, ctx),
         warnings={"region_unknown_persons": int(persons_unknown_region.nunique())},
+        card_distribution=_distribution(ctx.counted_per_person),
     )
+
+
+def _distribution(counts: np.ndarray) -> dict[int, int]:
+    """How many persons hold 1, 2, 3... counted cards (persons with none left out)."""
+    held = np.bincount(counts)
+    return {int(n): int(held[n]) for n in range(1, len(held)) if held[n]}
 
 
 def _findings(rule: Rule, frame: pd.DataFrame, hits: Hits) -> pd.DataFrame:

@@ -166,6 +166,7 @@ def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, A
             "rules": {rid: {"severity": o.rule.severity, "subjects": o.subjects,
                             "cards": o.cards, "rows": o.rows} for rid, o in e.outcomes.items()},
             "warnings": e.warnings,
+            "card_distribution": {str(k): v for k, v in e.card_distribution.items()},
         }
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
