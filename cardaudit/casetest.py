@@ -76,14 +76,14 @@ def run_case(pack: RulePack, rule: Rule, case: Case, as_of: date | None = None) 
     case_pack = type(pack)(meta=pack.meta.model_copy(update={"settings": settings}),
                            rules=rules, hash=pack.hash)
     frame = case_frame(case, f"{rule.id}:{case.name}")
-    case_pack, skipped = case_pack.supported(set(frame.columns), bool(case.blacklist))
-    if any(r.id == rule.id for r, _ in skipped):
-        missing = next(m for r, m in skipped if r.id == rule.id)
-        result.problems.append(f"用例缺少规则所需的列：{'、'.join(missing)}")
-        return result
+
     listed = blacklist_mod.from_frame(case_blacklist(case), as_of)
     normalised = normalise(frame, settings, as_of)
-    audit = engine.audit(normalised, case_pack, listed)
+    audit = engine.audit(normalised, case_pack, listed if case.blacklist else None)
+    missing = next((m for r, m in audit.skipped if r.id == rule.id), None)
+    if missing:
+        result.problems.append(f"用例缺少规则所需的列：{'、'.join(missing)}")
+        return result
     entity = audit.entities[0] if audit.entities else None
     findings = entity.findings if entity else pd.DataFrame(columns=engine.FINDING_COLUMNS)
     mine = findings[findings["rule_id"] == rule.id]

@@ -59,6 +59,8 @@ class AuditResult:
     entities: list[EntityResult]
     total: dict[str, object]
     quarantined: pd.DataFrame
+    pack: RulePack  # as run: rules the input cannot support are disabled
+    skipped: list[tuple[Rule, list[str]]] = field(default_factory=list)
 
 
 def _rule_order(rules: list[Rule]) -> list[Rule]:
@@ -151,6 +153,7 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
           progress: Callable[[str, int, int], None] | None = None) -> AuditResult:
     """Audit every legal entity separately (figures are additive) and total them."""
     audited = normalised.audited
+    pack, skipped = pack.supported(set(audited.columns), blacklist is not None)
     q_entities = normalised.quarantined["legal_entity"].value_counts(dropna=True)
     groups = audited.groupby("legal_entity", sort=True).indices
     names = sorted(set(groups) | set(q_entities.index))
@@ -164,7 +167,7 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
         entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(),
                                      int(q_entities.get(name, 0))))
     return AuditResult(entities=entities, total=_total(entities, normalised),
-                       quarantined=normalised.quarantined)
+                       quarantined=normalised.quarantined, pack=pack, skipped=skipped)
 
 
 def _total(entities: list[EntityResult], normalised: Normalised) -> dict[str, object]:

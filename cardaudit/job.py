@@ -105,15 +105,14 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         list_info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
                      "entries": bl.entries, "valid_entries": bl.valid_entries,
                      "faults": len(bl.faults)}
-    pack, skipped = pack.supported(set(loaded.frame.columns), options.blacklist is not None)
-    for rule, missing in skipped:
+    say("执行规则")
+    result = engine.audit(normalised, pack, listed if options.blacklist else None,
+                          progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
+    pack = result.pack
+    for rule, missing in result.skipped:
         what = "、".join("--blacklist 名单文件" if m == "blacklist" else f"「{label(m)}」列"
                         for m in missing)
         notices.append(f"规则 {rule.id}（{rule.title}）未执行：缺少{what}。")
-
-    say("执行规则")
-    result = engine.audit(normalised, pack, listed,
-                          progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
     generated_at = datetime.now().astimezone().isoformat(timespec="seconds")
     trail = {
         "tool_version": __version__, "pack_name": pack.meta.name,

@@ -170,7 +170,7 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     out["agent_key"] = (compact_text(frame["agent_id"], upper=True) if "agent_id" in frame
                         else pd.Series(pd.NA, index=frame.index, dtype="str"))
     for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
-                     "close_date", "channel"):
+                     "agent_id", "close_date", "channel"):
         if optional in frame:
             out[optional] = frame[optional]
     if "phone" in frame:
