@@ -21,13 +21,13 @@ from cardaudit.rules import (
     SCOPE_TEXT,
     AccountClassParams,
     AgentHoldingParams,
-    ListedAgentParams,
-    ListedPeriodParams,
-    SharedPhoneParams,
     IdClassParams,
+    ListedAgentParams,
     ListedHoldingParams,
+    ListedPeriodParams,
     NameMismatchParams,
     Rule,
+    SharedPhoneParams,
     Threshold,
     UnionParams,
 )
@@ -36,11 +36,32 @@ ID_CLASS_TEXT = {"valid": "有效", "legacy15": "15位旧号码（未升位）",
                  "nonexistent": "证件号码不存在（结构无效）"}
 
 
+class Keys(dict):
+    """Code column -> the distinct values behind its codes, shared by all entities.
+
+    Derived look-ups (which persons are listed) are computed once per run, not per entity.
+    """
+
+    def __init__(self, tables: dict[str, np.ndarray]):
+        super().__init__(tables)
+        self._listed: dict[frozenset[str], np.ndarray] = {}
+
+    def listed(self, column: str, ids: frozenset[str]) -> np.ndarray:
+        """Boolean per code of `column`: is the value one of the listed ID numbers?"""
+        key = frozenset({column}) | ids
+        if key not in self._listed:
+            values = self.get(column, np.array([], dtype=object))
+            self._listed[key] = pd.Index(values).isin(list(ids)) if ids else np.zeros(
+                len(values), dtype=bool)
+        return self._listed[key]
+
+
 @dataclass
 class EntityContext:
-    """One legal entity's audited rows, with keys factorised once for every check."""
+    """One legal entity's audited rows (integer code columns) and the shared code tables."""
 
     frame: pd.DataFrame
+    keys: Keys
     blacklist: Blacklist = field(default_factory=Blacklist)
     results: dict[str, Hits] = field(default_factory=dict)
 
@@ -48,10 +69,15 @@ class EntityContext:
     def listed(self) -> frozenset[str]:
         return self.blacklist.ids
 
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(codes of this entity's rows, distinct values); all -1 if the column is absent."""
+        if column not in self.frame:
+            return np.full(len(self.frame), -1, dtype=np.int64), np.array([], dtype=object)
+        return self.frame[column].to_numpy(), self.keys[column]
+
     @cached_property
     def person(self) -> tuple[np.ndarray, np.ndarray]:
-        codes, uniques = pd.factorize(self.frame["person_key"])
-        return codes, np.asarray(uniques, dtype=object)
+        return self.codes("person_code")
 
     @cached_property
     def counted(self) -> np.ndarray:
@@ -115,8 +141,9 @@ def _by_group(codes: np.ndarray, uniques: np.ndarray, flag: np.ndarray, row_mask
     if len(rows) == 0:
         return _empty(kind)
     row_codes = codes[rows]
-    return Hits(kind, uniques[flag], rows, uniques[row_codes], reason_of(rows, row_codes),
-                int(counted[rows].sum()))
+    # Code tables are shared by all entities: the subjects are those with rows here.
+    return Hits(kind, uniques[np.unique(row_codes)], rows, uniques[row_codes],
+                reason_of(rows, row_codes), int(counted[rows].sum()))
 
 
 def person_card_count(ctx: EntityContext, p: Threshold) -> Hits:
@@ -157,13 +184,20 @@ def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
     return _by_group(codes, uniques, flag, row_mask, "person", reason, ctx.counted)
 
 
+def _distinct_pairs(group: np.ndarray, other: np.ndarray, groups: int) -> np.ndarray:
+    """Per group code: how many distinct `other` codes occur with it (codes >= 0)."""
+    if len(group) == 0:
+        return np.zeros(groups, dtype=np.int64)
+    width = int(other.max()) + 1
+    pairs = np.unique(group * width + other)
+    return np.bincount(pairs // width, minlength=groups)
+
+
 def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:
     codes, uniques = ctx.person
-    names = ctx.frame["name_norm"]
-    in_scope = ctx.scope(p.scope) & names.notna().to_numpy()
-    name_codes, _ = pd.factorize(names)
-    pairs = pd.DataFrame({"p": codes[in_scope], "n": name_codes[in_scope]}).drop_duplicates()
-    distinct = np.bincount(pairs["p"].to_numpy(), minlength=len(uniques))
+    names, _ = ctx.codes("name_code")
+    in_scope = ctx.scope(p.scope) & (names >= 0)
+    distinct = _distinct_pairs(codes[in_scope], names[in_scope], len(uniques))
     flag = distinct >= p.min_names
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
@@ -175,8 +209,7 @@ def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:
 def listed_holding(ctx: EntityContext, p: ListedHoldingParams) -> Hits:
     codes, uniques = ctx.person
     counts = ctx.counted_per_person
-    listed = pd.Index(uniques).isin(list(ctx.listed))
-    flag = listed & (counts >= p.at_least)
+    flag = ctx.keys.listed("person_code", ctx.listed) & (counts >= p.at_least)
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
         return _fmt("公安/司法机关名单客户，在本法人机构持有", counts[row_codes], "个计入的借记卡账户")
@@ -206,12 +239,9 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
 
 def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:
     person, _ = ctx.person
-    phones = ctx.frame["phone_norm"]
-    in_scope = ctx.scope(p.scope) & phones.notna().to_numpy()
-    codes, uniques = pd.factorize(phones.where(in_scope))
-    uniques = np.asarray(uniques, dtype=object)
-    pairs = pd.DataFrame({"phone": codes[in_scope], "p": person[in_scope]}).drop_duplicates()
-    persons = np.bincount(pairs["phone"].to_numpy(), minlength=len(uniques))
+    codes, uniques = ctx.codes("phone_code")
+    in_scope = ctx.scope(p.scope) & (codes >= 0)
+    persons = _distinct_pairs(codes[in_scope], person[in_scope], len(uniques))
     flag = persons >= p.at_least
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
@@ -222,14 +252,14 @@ def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:
 
 def account_class_limit(ctx: EntityContext, p: AccountClassParams) -> Hits:
     person, uniques = ctx.person
-    classes = ctx.frame["account_class_norm"]
-    limited = [c for c in ACCOUNT_CLASSES if c in p.most]
-    class_code = pd.Categorical(classes, categories=limited).codes.astype(np.int64)
+    class_code = ctx.frame["class_code"].to_numpy().astype(np.int64)
+    limited = list(ACCOUNT_CLASSES)
     in_scope = ctx.scope(p.scope) & (class_code >= 0)
     width = len(limited)
     pair = person * width + np.maximum(class_code, 0)
     counts = np.bincount(pair[in_scope], minlength=len(uniques) * width)
-    most = np.array([p.most[c] for c in limited], dtype=np.int64)
+    # A class without a limit in the params is never over it.
+    most = np.array([p.most.get(c, np.iinfo(np.int64).max) for c in limited], dtype=np.int64)
     over_pair = counts > np.tile(most, len(uniques))
     row_over = in_scope & over_pair[pair]
     flag = np.zeros(len(uniques), dtype=bool)
@@ -248,11 +278,11 @@ def listed_opened_in_period(ctx: EntityContext, p: ListedPeriodParams) -> Hits:
     person, uniques = ctx.person
     periods = ctx.blacklist.periods.dropna(subset=["listed_dt"])
     in_scope = ctx.scope(p.scope)
-    keys = ctx.frame["person_key"]
-    candidate = np.flatnonzero(in_scope & keys.isin(set(periods["id18"])).to_numpy(dtype=bool))
+    listed = ctx.keys.listed("person_code", frozenset(periods["id18"]))
+    candidate = np.flatnonzero(in_scope & listed[person])
     if len(candidate) == 0 or not len(periods):
         return _empty("person")
-    opened = pd.DataFrame({"row": candidate, "id18": keys.to_numpy(dtype=object)[candidate],
+    opened = pd.DataFrame({"row": candidate, "id18": uniques[person[candidate]],
                            "open_dt": ctx.frame["open_dt"].to_numpy()[candidate]})
     joined = opened.merge(periods, on="id18", how="inner")
     default_end = joined["listed_dt"] + pd.DateOffset(years=p.years)
@@ -273,14 +303,14 @@ def listed_opened_in_period(ctx: EntityContext, p: ListedPeriodParams) -> Hits:
 
 
 def _agent_codes(ctx: EntityContext, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(ctx.frame["agent_key"].where(mask))
-    return codes, np.asarray(uniques, dtype=object)
+    codes, uniques = ctx.codes("agent_code")
+    return np.where(mask, codes, -1), uniques
 
 
 def listed_agent(ctx: EntityContext, p: ListedAgentParams) -> Hits:
     in_scope = ctx.scope(p.scope)
     codes, uniques = _agent_codes(ctx, in_scope)
-    flag = pd.Index(uniques).isin(list(ctx.listed))
+    flag = ctx.keys.listed("agent_code", ctx.listed)
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
         return np.full(len(rows), "名单人员作为代理人代理开卡", dtype=object)
@@ -293,7 +323,8 @@ def agent_holding(ctx: EntityContext, p: AgentHoldingParams) -> Hits:
     holders = persons[ctx.counted_per_person >= p.holder_at_least]
     codes, uniques = _agent_codes(ctx, ctx.counted)
     held = pd.Series(ctx.counted_per_person, index=pd.Index(persons))
-    flag = pd.Index(uniques).isin(list(holders))
+    flag = pd.Index(uniques).isin(list(holders)) if len(holders) else np.zeros(
+        len(uniques), dtype=bool)
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
         n = held.reindex(uniques[row_codes]).to_numpy(dtype=np.int64)

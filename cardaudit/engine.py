@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cardaudit.blacklist import Blacklist
-from cardaudit.checks import EntityContext, Hits, run_check
+from cardaudit.checks import EntityContext, Hits, Keys, run_check
 from cardaudit.normalize import Normalised
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
@@ -68,20 +68,27 @@ def _rule_order(rules: list[Rule]) -> list[Rule]:
     return [r for r in rules if r.kind != "union"] + [r for r in rules if r.kind == "union"]
 
 
+# Per-row columns the checks read; everything else stays in the full frame for findings.
+WORK_COLUMNS = ("person_code", "agent_code", "name_code", "phone_code", "branch_code",
+                "product_code", "class_code", "counted", "not_closed", "id_class",
+                "region_unknown", "open_dt")
+
+
 def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blacklist,
-                 quarantined: int = 0) -> EntityResult:
-    """All figures and findings of one legal entity."""
-    ctx = EntityContext(frame=frame, blacklist=blacklist)
+                 keys: Keys, full: pd.DataFrame, quarantined: int = 0) -> EntityResult:
+    """All figures and findings of one legal entity.
+
+    `frame` holds this entity's work columns plus `_pos`, each row's position in `full`.
+    """
+    ctx = EntityContext(frame=frame, keys=keys, blacklist=blacklist)
     titles = {r.id: r.title for r in pack.rules}
     statistics: dict[str, object] = dict.fromkeys(STATISTICS)
     not_closed = ctx.not_closed
-    statistics["outlets"] = int(frame["branch"].nunique())
+    branch_codes = frame["branch_code"].to_numpy()
+    statistics["outlets"] = len(np.unique(branch_codes))
     statistics["cards_not_closed"] = int(not_closed.sum())
-    products = frame.loc[not_closed, "product"].fillna(UNFILLED_PRODUCT)
-    counts = products.value_counts(sort=False)
-    # Most issued product first, ties by name, so the report reads like the bank's own list.
-    order = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
-    statistics["cards_by_product"] = {str(k): int(v) for k, v in order}
+    statistics["cards_by_product"] = _products(frame["product_code"].to_numpy()[not_closed],
+                                               keys["product_code"])
     statistics["debit_cards"] = int(ctx.counted.sum())
 
     outcomes: dict[str, RuleOutcome] = {}
@@ -95,19 +102,26 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
         if rule.figures.cards:
             statistics[rule.figures.cards] = hits.counted_cards
         if len(hits.rows):
-            parts.append(_findings(rule, frame, hits))
-    findings = (pd.concat(parts, ignore_index=True) if parts
-                else pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS}))
-    persons_unknown_region = frame.loc[frame["region_unknown"].to_numpy(dtype=bool), "person_key"]
+            parts.append((rule, hits))
+    findings = _findings(parts, frame["_pos"].to_numpy(), full)
+    unknown = frame["region_unknown"].to_numpy(dtype=bool)
     return EntityResult(
         name=name,
         rows={"read": len(frame) + quarantined, "audited": len(frame),
               "quarantined": quarantined},
         statistics=statistics, outcomes=outcomes, findings=findings,
         branches=_branches(frame, findings, ctx),
-        warnings={"region_unknown_persons": int(persons_unknown_region.nunique())},
+        warnings={"region_unknown_persons": len(np.unique(ctx.person[0][unknown]))},
         card_distribution=_distribution(ctx.counted_per_person),
     )
+
+
+def _products(codes: np.ndarray, names: np.ndarray) -> dict[str, int]:
+    """Cards per product, most issued first (ties by name), like the bank's own list."""
+    counts = np.bincount(codes + 1, minlength=len(names) + 1)
+    labelled = [(UNFILLED_PRODUCT if i == 0 else str(names[i - 1]), int(c))
+                for i, c in enumerate(counts) if c]
+    return dict(sorted(labelled, key=lambda kv: (-kv[1], kv[0])))
 
 
 def _distribution(counts: np.ndarray) -> dict[int, int]:
@@ -116,31 +130,43 @@ def _distribution(counts: np.ndarray) -> dict[int, int]:
     return {int(n): int(held[n]) for n in range(1, len(held)) if held[n]}
 
 
-def _findings(rule: Rule, frame: pd.DataFrame, hits: Hits) -> pd.DataFrame:
-    """The rows behind one rule's hits, in the fixed findings columns."""
-    rows = frame.take(hits.rows)
-    n = len(rows)
+DISPLAY_COLUMNS = ("legal_entity", "branch", "person_key", "customer_id", "card_no", "product",
+                   "status", "open_date", "name", "id_number", SOURCE_FILE)
 
-    def col(name: str) -> np.ndarray:
-        return rows[name].to_numpy(dtype=object, na_value=None) if name in rows else \
-            np.full(n, None, dtype=object)
 
-    return pd.DataFrame({
-        "rule_id": rule.id, "rule_title": rule.title, "severity": rule.severity,
-        "legal_entity": col("legal_entity"), "branch": col("branch"),
-        "subject_kind": hits.subject_kind, "subject_key": hits.row_subject,
-        "person_key": col("person_key"), "customer_id": col("customer_id"),
-        "card_no": col("card_no"), "product": col("product"), "status": col("status"),
-        "open_date": col("open_date"), "name": col("name"), "id_number": col("id_number"),
-        "reason": hits.reason, "source_file": col(SOURCE_FILE),
-        "source_row": rows[SOURCE_ROW].to_numpy(),
-    }, columns=list(FINDING_COLUMNS))
+def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
+              full: pd.DataFrame) -> pd.DataFrame:
+    """The rows behind every rule's hits, in the fixed findings columns (one take of `full`)."""
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS})
+    rows = np.concatenate([positions[h.rows] for _, h in parts])
+    present = [c for c in (*DISPLAY_COLUMNS, SOURCE_ROW) if c in full]
+    taken = full[present].take(rows).reset_index(drop=True)
+
+    def per_hit(value: object, hits: Hits) -> np.ndarray:
+        return np.full(len(hits.rows), value, dtype=object)
+
+    out = pd.DataFrame({
+        "rule_id": np.concatenate([per_hit(r.id, h) for r, h in parts]),
+        "rule_title": np.concatenate([per_hit(r.title, h) for r, h in parts]),
+        "severity": np.concatenate([per_hit(r.severity, h) for r, h in parts]),
+        "subject_kind": np.concatenate([per_hit(h.subject_kind, h) for _, h in parts]),
+        "subject_key": np.concatenate([h.row_subject for _, h in parts]),
+        "reason": np.concatenate([h.reason for _, h in parts]),
+    })
+    for column in DISPLAY_COLUMNS:
+        out[column] = taken.get(column, None)
+    out["source_file"] = out.pop(SOURCE_FILE)
+    out["source_row"] = taken[SOURCE_ROW].to_numpy()
+    return out[list(FINDING_COLUMNS)]
 
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:
     """Per branch: cards not closed, counted cards, and distinct flagged subjects per rule."""
-    base = pd.DataFrame({"branch": frame["branch"], "not_closed": ctx.not_closed,
-                         "counted": ctx.counted}).groupby("branch", sort=True).sum()
+    names = ctx.keys["branch_code"]
+    base = pd.DataFrame({"branch": names[frame["branch_code"].to_numpy()],
+                         "not_closed": ctx.not_closed, "counted": ctx.counted}
+                        ).groupby("branch", sort=True).sum()
     base.columns = ["cards_not_closed", "debit_cards"]
     if len(findings):
         flagged = (findings.groupby(["branch", "rule_id"], sort=True)["subject_key"].nunique()
@@ -152,20 +178,28 @@ def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -
 def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = None,
           progress: Callable[[str, int, int], None] | None = None) -> AuditResult:
     """Audit every legal entity separately (figures are additive) and total them."""
-    audited = normalised.audited
-    pack, skipped = pack.supported(set(audited.columns), blacklist is not None)
-    q_entities = normalised.quarantined["legal_entity"].value_counts(dropna=True)
-    groups = audited.groupby("legal_entity", sort=True).indices
-    names = sorted(set(groups) | set(q_entities.index))
+    full = normalised.frame
+    good = normalised.good
+    pack, skipped = pack.supported(set(full.columns), blacklist is not None)
+    keys = Keys(normalised.keys)
+    entity_code = full["entity_code"].to_numpy()
+    entity_names = normalised.keys["entity_code"]
+    audited_per = np.bincount(entity_code[good], minlength=len(entity_names))
+    bad_per = np.bincount(entity_code[~good & (entity_code >= 0)], minlength=len(entity_names))
+    work = full[[c for c in WORK_COLUMNS if c in full]]
+    order = np.argsort(entity_code[good], kind="stable")
+    good_positions = np.flatnonzero(good)[order]
+    bounds = np.concatenate([[0], np.cumsum(audited_per)])
     entities = []
-    for i, name in enumerate(names):
+    for i in sorted(range(len(entity_names)), key=lambda k: str(entity_names[k])):
+        name = str(entity_names[i])
         if progress:
-            progress(name, i, len(names))
-        idx = groups.get(name, np.array([], dtype=np.int64))
-        # One entity (the usual branch export) needs no copy of the frame.
-        frame = audited if len(idx) == len(audited) else audited.take(idx).reset_index(drop=True)
-        entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(),
-                                     int(q_entities.get(name, 0))))
+            progress(name, len(entities), len(entity_names))
+        positions = good_positions[bounds[i]:bounds[i + 1]]
+        frame = work.take(positions).reset_index(drop=True)
+        frame["_pos"] = positions
+        entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(), keys, full,
+                                     int(bad_per[i])))
     return AuditResult(entities=entities, total=_total(entities, normalised),
                        quarantined=normalised.quarantined, pack=pack, skipped=skipped)
 
@@ -185,7 +219,7 @@ def _total(entities: list[EntityResult], normalised: Normalised) -> dict[str, ob
             statistics[key] = None
         else:
             statistics[key] = int(sum(values))  # type: ignore[arg-type]
-    read = len(normalised.audited) + len(normalised.quarantined)
-    return {"rows": {"read": read, "audited": len(normalised.audited),
-                     "quarantined": len(normalised.quarantined)},
+    good = int(normalised.good.sum())
+    return {"rows": {"read": len(normalised.frame), "audited": good,
+                     "quarantined": len(normalised.frame) - good},
             "statistics": statistics}

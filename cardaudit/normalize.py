@@ -7,8 +7,9 @@ statuses, products). The result is the frame every check reads; its derived colu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 
 from cardaudit import idcard
 from cardaudit.dates import parse_dates
+from cardaudit.rules import ACCOUNT_CLASSES
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 from cardaudit.settings import Settings
 
@@ -39,12 +41,44 @@ DERIVED = (
 )
 
 
+# Text columns factorised once into integer codes; every check groups on these codes.
+CODED = {"person_key": "person_code", "agent_key": "agent_code", "name_norm": "name_code",
+         "phone_norm": "phone_code", "branch": "branch_code", "product": "product_code",
+         "legal_entity": "entity_code"}
+
+
 @dataclass
 class Normalised:
-    """The auditable rows (with derived columns) and the quarantined rows (with reasons)."""
+    """Every row with its derived columns, why a row cannot be audited, and the code tables.
 
-    audited: pd.DataFrame
-    quarantined: pd.DataFrame
+    `keys[code_column]` holds the distinct values behind each integer code column (-1 = NA).
+    """
+
+    frame: pd.DataFrame
+    reason: pd.Series
+    keys: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @cached_property
+    def good(self) -> np.ndarray:
+        return self.reason.isna().to_numpy()
+
+    @cached_property
+    def audited(self) -> pd.DataFrame:
+        """The auditable rows only (a copy: for tests and small inputs)."""
+        return self.frame.loc[self.good].reset_index(drop=True)
+
+    @cached_property
+    def quarantined(self) -> pd.DataFrame:
+        bad = ~self.good
+        out = self.frame.loc[bad].copy()
+        out["reason"] = self.reason[bad]
+        return out.reset_index(drop=True)
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 codes with -1 for NA, distinct values as an object array)."""
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
 def _arrow(values: pd.Series) -> pa.Array:
@@ -180,12 +214,15 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     if "open_date" in frame:
         out["open_dt"] = parse_dates(frame["open_date"])
 
+    keys = {}
+    for column, code in CODED.items():
+        if column in out:
+            out[code], keys[code] = factorize(out[column])
+    if "account_class_norm" in out:
+        out["class_code"] = pd.Categorical(out["account_class_norm"],
+                                           categories=list(ACCOUNT_CLASSES)).codes
     reason = _quarantine_reasons(out, has_entity_column)
-    bad = reason.notna().to_numpy()
-    quarantined = out.loc[bad].copy()
-    quarantined["reason"] = reason[bad]
-    return Normalised(audited=out.loc[~bad].reset_index(drop=True),
-                      quarantined=quarantined.reset_index(drop=True))
+    return Normalised(frame=out, reason=reason, keys=keys)
 
 
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
@@ -202,7 +239,9 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
     mark(out["person_key"].isna().to_numpy(), "no_person")
     # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
     ok = reason.isna().to_numpy()
+    card_code, cards = factorize(out["card_no"])
+    pair = out["entity_code"].to_numpy() * max(len(cards), 1) + card_code
     dup = np.zeros(len(out), dtype=bool)
-    dup[ok] = out.loc[ok, ["legal_entity", "card_no"]].duplicated(keep="first").to_numpy()
+    dup[ok] = pd.Series(pair[ok]).duplicated(keep="first").to_numpy()
     mark(dup, "card_duplicate")
     return reason
