@@ -7,6 +7,7 @@ statuses, products). The result is the frame every check reads; its derived colu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -97,6 +98,38 @@ def _compact_arrow(arr: pa.Array, upper: bool) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
+def _phone_arrow(arr: pa.Array) -> pa.Array:
+    arr = pc.replace_substring_regex(_compact_arrow(arr, False), r"\D+", "")
+    arr = pc.replace_substring_regex(arr, r"^(?:0086|86)(1\d{10})$", r"\1")
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+def _to_series(arr: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(arr.to_pandas(types_mapper=_str_dtype), index=index, dtype="str")
+
+
+def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array],
+               coded: bool) -> tuple[pd.Series, np.ndarray | None, np.ndarray | None]:
+    """Apply `fn` once per distinct value; optionally also return (codes, distinct results)."""
+    arr = _arrow(values)
+    if not coded and pc.all(pc.ascii_is_alnum(arr)).as_py() and arr.null_count == 0:
+        # Card and customer numbers are plain ASCII: nothing to normalise per value.
+        return _to_series(fn(arr), values.index), None, None
+    encoded = pc.dictionary_encode(arr)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    dictionary = fn(encoded.dictionary)
+    out = _to_series(pc.take(dictionary, encoded.indices), values.index)
+    if not coded:
+        return out, None, None
+    # Distinct raw values may compact to the same text: factorise the (small) dictionary.
+    dict_codes, uniques = pd.factorize(_to_series(dictionary, pd.RangeIndex(len(dictionary))))
+    indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    present = ~np.asarray(encoded.indices.is_null(), dtype=bool)
+    codes = np.where(present, dict_codes[indices] if len(dict_codes) else -1, -1)
+    return out, codes, np.asarray(uniques, dtype=object)
+
+
 def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
     """NFKC, every white space removed, optionally upper case; empty becomes NA.
 
@@ -104,25 +137,27 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
     """
     if len(values) == 0:
         return pd.Series([], index=values.index, dtype="str")
-    encoded = pc.dictionary_encode(_arrow(values))
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    dictionary = _compact_arrow(encoded.dictionary, upper)
-    out = pc.take(dictionary, encoded.indices)
-    return pd.Series(out.to_pandas(types_mapper=_str_dtype), index=values.index, dtype="str")
+    return _transform(values, lambda a: _compact_arrow(a, upper), coded=False)[0]
+
+
+def compact_coded(values: pd.Series, upper: bool = False,
+                  phone: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """compact_text (or phone_numbers) plus integer codes and the distinct results."""
+    if len(values) == 0:
+        return (pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int64),
+                np.array([], dtype=object))
+    fn = _phone_arrow if phone else (lambda a: _compact_arrow(a, upper))
+    out, codes, uniques = _transform(values, fn, coded=True)
+    return out, codes, uniques  # type: ignore[return-value]
 
 
 def _str_dtype(_: pa.DataType) -> pd.StringDtype:
     return pd.StringDtype(storage="pyarrow", na_value=np.nan)
 
 
-
-
 def phone_numbers(values: pd.Series) -> pd.Series:
     """Digits only, a leading +86/86/0086 country code dropped; NA when no digits remain."""
-    digits = compact_text(values).str.replace(r"\D+", "", regex=True)
-    digits = digits.str.replace(r"^(?:0086|86)(?=1\d{10}$)", "", regex=True)
-    return digits.mask(digits == "")
+    return compact_coded(values, phone=True)[0]
 
 
 _CLASS_WORDS = {"I": "I", "1": "I", "一": "I", "II": "II", "2": "II", "二": "II",
@@ -145,34 +180,35 @@ def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
 
 def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
               entity_name: str | None = None) -> Normalised:
-    """Derive the audit columns and split off rows that cannot be audited."""
+    """Derive the audit columns, code the grouping keys and mark rows that cannot be audited."""
     n = len(frame)
-    out = pd.DataFrame(index=frame.index)
-    out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
-        "", index=frame.index, dtype="str")
-    out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else np.arange(2, n + 2)
+    index = frame.index
+    out = pd.DataFrame(index=index)
+    keys: dict[str, np.ndarray] = {}
 
+    def coded(column: str, source: pd.Series, upper: bool = False, phone: bool = False) -> None:
+        out[column], out[CODED[column]], keys[CODED[column]] = compact_coded(
+            source, upper=upper, phone=phone)
+
+    out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
+        "", index=index, dtype="str")
+    out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else np.arange(2, n + 2)
     has_entity_column = "legal_entity" in frame
-    if has_entity_column:
-        entity = compact_text(frame["legal_entity"])
-    else:
-        entity = pd.Series(entity_name or DEFAULT_ENTITY, index=frame.index, dtype="str")
-    out["legal_entity"] = entity
-    out["branch"] = compact_text(frame["branch"])
+    coded("legal_entity", frame["legal_entity"] if has_entity_column else pd.Series(
+        entity_name or DEFAULT_ENTITY, index=index, dtype="str"))
+    coded("branch", frame["branch"])
     out["card_no"] = compact_text(frame["card_no"], upper=True)
     out["customer_id"] = compact_text(frame["customer_id"])
-    out["name_norm"] = compact_text(frame["name"])
+    coded("name_norm", frame["name"])
     for raw in ("name", "id_number"):
         out[raw] = frame[raw]
 
     if "id_type" in frame:
-        id_type = compact_text(frame["id_type"])
-        is_resident = _in_set(id_type, settings.resident_id_types)
+        is_resident = _in_set(compact_text(frame["id_type"]), settings.resident_id_types)
         out["id_type"] = frame["id_type"]
     else:
         is_resident = np.ones(n, dtype=bool)
     out["is_resident"] = is_resident
-
     ids = idcard.classify(frame["id_number"], as_of)
     out["id_norm"] = ids["id_norm"]
     # Non-resident rows are never classified: their class is NA.
@@ -180,49 +216,38 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     id18 = ids["id18"].where(is_resident)
     out["id18"] = id18
     out["region_unknown"] = ids["region_unknown"].to_numpy(dtype=bool) & is_resident
+    out["person_key"] = id18.fillna(PERSON_KEY_CUSTOMER_PREFIX + out["customer_id"])
+    out["person_code"], keys["person_code"] = factorize(out["person_key"])
 
-    customer_key = PERSON_KEY_CUSTOMER_PREFIX + out["customer_id"]
-    out["person_key"] = id18.fillna(customer_key)
-
-    product = (compact_text(frame["product"]) if "product" in frame
-               else pd.Series(pd.NA, index=frame.index, dtype="str"))
-    out["product"] = product
+    coded("product", frame["product"] if "product" in frame else pd.Series(
+        pd.NA, index=index, dtype="str"))
     if "status" in frame:
-        status = compact_text(frame["status"])
-        not_closed = ~_in_set(status, settings.closed_statuses)
+        not_closed = ~_in_set(compact_text(frame["status"]), settings.closed_statuses)
         out["status"] = frame["status"]
     else:
         not_closed = np.ones(n, dtype=bool)
     out["not_closed"] = not_closed
-    counted = not_closed & ~_in_set(product, settings.excluded_products)
+    counted = not_closed & ~_in_set(out["product"], settings.excluded_products)
     if "card_kind" in frame:
-        kind = compact_text(frame["card_kind"])
-        counted &= _in_set(kind, settings.debit_card_kinds)
+        counted &= _in_set(compact_text(frame["card_kind"]), settings.debit_card_kinds)
         out["card_kind"] = frame["card_kind"]
     out["counted"] = counted
 
-    out["agent_key"] = (compact_text(frame["agent_id"], upper=True) if "agent_id" in frame
-                        else pd.Series(pd.NA, index=frame.index, dtype="str"))
+    coded("agent_key", frame["agent_id"] if "agent_id" in frame else pd.Series(
+        pd.NA, index=index, dtype="str"), upper=True)
     for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
                      "agent_id", "close_date", "channel"):
         if optional in frame:
             out[optional] = frame[optional]
     if "phone" in frame:
-        out["phone_norm"] = phone_numbers(frame["phone"])
+        coded("phone_norm", frame["phone"], phone=True)
     if "account_class" in frame:
         out["account_class_norm"] = account_classes(frame["account_class"])
-    if "open_date" in frame:
-        out["open_dt"] = parse_dates(frame["open_date"])
-
-    keys = {}
-    for column, code in CODED.items():
-        if column in out:
-            out[code], keys[code] = factorize(out[column])
-    if "account_class_norm" in out:
         out["class_code"] = pd.Categorical(out["account_class_norm"],
                                            categories=list(ACCOUNT_CLASSES)).codes
-    reason = _quarantine_reasons(out, has_entity_column)
-    return Normalised(frame=out, reason=reason, keys=keys)
+    if "open_date" in frame:
+        out["open_dt"] = parse_dates(frame["open_date"])
+    return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column), keys=keys)
 
 
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
