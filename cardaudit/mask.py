@@ -1,4 +1,4 @@
-"""Masking of personal data for console output and default reports (vectorised).
+"""Masking of personal data for console output and default reports (vectorised with Arrow).
 
 ID numbers: 4305**********1234; names: 张*丰 / 张*; phones: 139****0001. Customer numbers and
 card numbers are bank references, not personal data, and stay readable for remediation.
@@ -6,38 +6,67 @@ card numbers are bank references, not personal data, and stay readable for remed
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cardaudit.idcard import mask_series as mask_ids
 from cardaudit.normalize import PERSON_KEY_CUSTOMER_PREFIX
 
 __all__ = ["mask_ids", "mask_names", "mask_phones", "mask_subjects"]
 
+_STARS = np.array(["*" * n for n in range(64)], dtype=object)
+_SEP = pa.scalar("", pa.large_string())
 
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype("str").fillna("").str.strip()
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _text(values: pd.Series) -> pa.Array:
+    arr = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    return pc.utf8_trim_whitespace(pc.fill_null(arr, ""))
+
+
+def _series(arr: pa.Array, values: pd.Series) -> pd.Series:
+    return pd.Series(arr.to_pandas(), index=values.index, dtype="str")
+
+
+def _stars(lengths: np.ndarray) -> pa.Array:
+    return pa.array(_STARS[np.clip(lengths, 0, len(_STARS) - 1)], type=pa.large_string())
 
 
 def mask_names(values: pd.Series) -> pd.Series:
-    """Keep the first and (for 3+ characters) the last character."""
+    """Keep the first and (for 3+ characters) the last character: 张*丰, 欧**娜, 张*."""
     text = _text(values)
-    length = text.str.len()
-    first, last = text.str.slice(0, 1), text.str.slice(-1)
-    long = first + pd.Series("*", index=text.index).str.repeat(length.clip(lower=2) - 2) + last
-    out = long.where(length >= 3, first + "*")
-    return out.where(length >= 2, text.where(length == 0, "*"))
+    length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    last = pc.if_else(pa.array(length >= 3), pc.utf8_slice_codeunits(text, -1), _lit(""))
+    middle = _stars(np.where(length >= 3, length - 2, np.where(length == 2, 1, 0)))
+    masked = pc.binary_join_element_wise(first, middle, last, _SEP)
+    single = pc.if_else(pa.array(length == 1), _lit("*"), _lit(""))
+    return _series(pc.if_else(pa.array(length >= 2), masked, single), values)
 
 
 def mask_phones(values: pd.Series) -> pd.Series:
     """Keep the first 3 and last 4 digits of numbers of 8 or more characters."""
-    text = _text(values).str.replace(r"\s+", "", regex=True)
-    length = text.str.len()
-    masked = text.str.slice(0, 3) + "****" + text.str.slice(-4)
-    return masked.where(length >= 8, text.str.slice(-1).radd("*").where(length > 0, ""))
+    text = pc.replace_substring_regex(_text(values), r"\s+", "")
+    length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 3), _lit("****"),
+                                         pc.utf8_slice_codeunits(text, -4), _SEP)
+    short = pc.if_else(pa.array(length > 0), pc.binary_join_element_wise(
+        _lit("*"), pc.utf8_slice_codeunits(text, -1), _SEP), _lit(""))
+    return _series(pc.if_else(pa.array(length >= 8), masked, short), values)
 
 
-def mask_subjects(values: pd.Series) -> pd.Series:
-    """Person/agent keys: customer-number keys stay, ID numbers are masked."""
+def mask_subjects(values: pd.Series, kinds: pd.Series | None = None) -> pd.Series:
+    """Finding subjects: customer-number keys stay, ID numbers and phone numbers are masked."""
     text = values.astype("str")
-    is_customer = text.str.startswith(PERSON_KEY_CUSTOMER_PREFIX).fillna(False)
-    return text.where(is_customer, mask_ids(text)).fillna("")
+    is_customer = text.str.startswith(PERSON_KEY_CUSTOMER_PREFIX).fillna(False).to_numpy()
+    out = mask_ids(text).where(~is_customer, text)
+    if kinds is not None:
+        is_phone = (kinds == "phone").to_numpy(dtype=bool, na_value=False)
+        if is_phone.any():
+            out = out.where(~is_phone, mask_phones(text))
+    return out.fillna("")

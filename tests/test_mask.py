@@ -1,0 +1,29 @@
+"""Masking of names, phones and finding subjects (ID masking is tested in test_idcard)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cardaudit.mask import mask_names, mask_phones, mask_subjects
+
+
+def test_names_keep_first_and_last_character() -> None:
+    names = pd.Series(["张三丰", "张三", "张", "欧阳娜娜", None, " 李四 ", ""], dtype="str")
+    assert mask_names(names).tolist() == ["张*丰", "张*", "*", "欧**娜", "", "李*", ""]
+
+
+def test_phones_keep_three_and_four_digits() -> None:
+    phones = pd.Series(["13912340001", "139 1234 0001", "1234", None], dtype="str")
+    assert mask_phones(phones).tolist() == ["139****0001", "139****0001", "*4", ""]
+
+
+def test_subjects_mask_ids_and_phones_but_not_customer_numbers() -> None:
+    subjects = pd.Series(["C:123", "430522199001011235", "13912340001", None], dtype="str")
+    kinds = pd.Series(["person", "person", "phone", "person"])
+    assert mask_subjects(subjects, kinds).tolist() == [
+        "C:123", "4305**********1235", "139****0001", ""]
+
+
+def test_masking_keeps_the_index() -> None:
+    names = pd.Series(["张三丰", "李四"], index=[10, 20], dtype="str")
+    assert mask_names(names).index.tolist() == [10, 20]
