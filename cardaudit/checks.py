@@ -175,11 +175,18 @@ def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
     codes, uniques = ctx.person
     id_cls = frame["id_class"].astype("object").to_numpy()
     row_mask = ctx.scope(p.scope) & np.isin(id_cls, list(p.classes))
+    verified = np.zeros(len(frame), dtype=bool)
+    if "nonexistent" in p.classes and "verified_nonexistent" in frame:
+        # 联网核查 judged the number non-existent (resident rows only, like the offline class).
+        verified = (ctx.scope(p.scope) & frame["verified_nonexistent"].to_numpy(dtype=bool)
+                    & ~pd.isna(id_cls))
+        row_mask = row_mask | verified
     flag = np.zeros(len(uniques), dtype=bool)
     flag[codes[row_mask]] = True
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return pd.Series(id_cls[rows]).map(ID_CLASS_TEXT).to_numpy(dtype=object)
+        text = pd.Series(id_cls[rows]).map(ID_CLASS_TEXT)
+        return text.where(~verified[rows], "联网核查：证件号码不存在").to_numpy(dtype=object)
 
     return _by_group(codes, uniques, flag, row_mask, "person", reason, ctx.counted)
 
@@ -199,9 +206,17 @@ def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:
     in_scope = ctx.scope(p.scope) & (names >= 0)
     distinct = _distinct_pairs(codes[in_scope], names[in_scope], len(uniques))
     flag = distinct >= p.min_names
+    verified = np.zeros(len(uniques), dtype=bool)
+    if "verified_mismatch" in ctx.frame:
+        # 联网核查 judged a (number, name) pair of this person mismatched.
+        rows = ctx.scope(p.scope) & ctx.frame["verified_mismatch"].to_numpy(dtype=bool)
+        verified[codes[rows]] = True
+        flag = flag | verified
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return _fmt("同一客户（证件号码）登记了", distinct[row_codes], "个不同姓名")
+        offline = pd.Series(_fmt("同一客户（证件号码）登记了", distinct[row_codes], "个不同姓名"))
+        return offline.where(~verified[row_codes] | (distinct[row_codes] >= p.min_names),
+                             "联网核查：姓名与身份证号不匹配").to_numpy(dtype=object)
 
     return _by_group(codes, uniques, flag, ctx.scope(p.scope), "person", reason, ctx.counted)
 

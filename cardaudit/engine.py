@@ -71,7 +71,7 @@ def _rule_order(rules: list[Rule]) -> list[Rule]:
 # Per-row columns the checks read; everything else stays in the full frame for findings.
 WORK_COLUMNS = ("person_code", "agent_code", "name_code", "phone_code", "branch_code",
                 "product_code", "class_code", "counted", "not_closed", "id_class",
-                "region_unknown", "open_dt")
+                "region_unknown", "open_dt", "verified_mismatch", "verified_nonexistent")
 
 
 def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blacklist,

@@ -1,0 +1,58 @@
+"""联网核查 results feed the mismatch and non-existent figures on top of the offline checks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from cardaudit import engine, verification
+from cardaudit.normalize import normalise
+from cardaudit.rules import load_pack
+
+PACK = load_pack()
+A = "430522199001011235"
+B = "110101198506150027"
+C = "440305197211304410"
+
+
+def audit(rows: list[dict[str, str]], results: list[dict[str, str]] | None):
+    frame = pd.DataFrame.from_records(rows).astype("str")
+    frame["branch"] = "01"
+    frame["card_no"] = [str(i) for i in range(len(frame))]
+    frame["customer_id"] = [f"C{i}" for i in range(len(frame))]
+    norm = normalise(frame, PACK.settings, date(2026, 10, 31))
+    if results is not None:
+        v = verification.from_frame(pd.DataFrame.from_records(results).astype("str"), "v.csv")
+        norm.frame["verified_mismatch"], norm.frame["verified_nonexistent"] = verification.flags(
+            norm.frame, v)
+    return engine.audit(norm, PACK).entities[0]
+
+
+ROWS = [{"id_number": A, "name": "张三"}, {"id_number": B, "name": "李 四"},
+        {"id_number": C, "name": "王五"}, {"id_number": C, "name": "王武"}]
+
+
+def test_offline_only_without_a_verification_file() -> None:
+    stats = audit(ROWS, None).statistics
+    assert (stats["id_mismatch"], stats["id_nonexistent"], stats["id_noncompliant"]) == (1, 0, 1)
+
+
+def test_verification_results_add_persons_and_reasons() -> None:
+    results = [
+        {"id_number": A, "name": "张三", "result": "姓名不一致"},
+        {"id_number": B.lower(), "name": "李四", "result": "号码不存在"},
+        {"id_number": C, "name": "王五", "result": "一致"},
+        {"id_number": "999", "name": "x", "result": "系统繁忙"},
+    ]
+    v = verification.from_frame(pd.DataFrame.from_records(results).astype("str"), "v.csv")
+    assert v.unreadable == 1 and v.rows == 4
+    entity = audit(ROWS, results)
+    stats = entity.statistics
+    # A verified mismatched, B verified non-existent, C mismatched offline (two names).
+    assert (stats["id_mismatch"], stats["id_nonexistent"], stats["id_noncompliant"]) == (2, 1, 3)
+    reasons = dict(zip(entity.findings["subject_key"] + "|" + entity.findings["rule_id"],
+                       entity.findings["reason"], strict=False))
+    assert reasons[f"{A}|NAME-MISMATCH"] == "联网核查：姓名与身份证号不匹配"
+    assert reasons[f"{B}|ID-NONEXISTENT"] == "联网核查：证件号码不存在"
+    assert reasons[f"{C}|NAME-MISMATCH"] == "同一客户（证件号码）登记了2个不同姓名"
