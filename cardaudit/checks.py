@@ -46,6 +46,14 @@ class Keys(dict):
         super().__init__(tables)
         self._listed: dict[frozenset[str], np.ndarray] = {}
 
+    def agent_as_person(self) -> np.ndarray:
+        """Per agent code: the person code with the same key, or -1 (computed once)."""
+        if "_agent_as_person" not in self.__dict__:
+            persons = pd.Index(self.get("person_code", np.array([], dtype=object)))
+            agents = self.get("agent_code", np.array([], dtype=object))
+            self.__dict__["_agent_as_person"] = persons.get_indexer(agents)
+        return self.__dict__["_agent_as_person"]
+
     def listed(self, column: str, ids: frozenset[str]) -> np.ndarray:
         """Boolean per code of `column`: is the value one of the listed ID numbers?"""
         key = frozenset({column}) | ids
@@ -196,7 +204,7 @@ def _distinct_pairs(group: np.ndarray, other: np.ndarray, groups: int) -> np.nda
     if len(group) == 0:
         return np.zeros(groups, dtype=np.int64)
     width = int(other.max()) + 1
-    pairs = np.unique(group * width + other)
+    pairs = pd.unique(group * width + other)  # hash-based: no sort of the whole column
     return np.bincount(pairs // width, minlength=groups)
 
 
@@ -334,16 +342,13 @@ def listed_agent(ctx: EntityContext, p: ListedAgentParams) -> Hits:
 
 
 def agent_holding(ctx: EntityContext, p: AgentHoldingParams) -> Hits:
-    _, persons = ctx.person
-    holders = persons[ctx.counted_per_person >= p.holder_at_least]
     codes, uniques = _agent_codes(ctx, ctx.counted)
-    held = pd.Series(ctx.counted_per_person, index=pd.Index(persons))
-    flag = pd.Index(uniques).isin(list(holders)) if len(holders) else np.zeros(
-        len(uniques), dtype=bool)
+    as_person = ctx.keys.agent_as_person()
+    held = np.where(as_person >= 0, ctx.counted_per_person[np.maximum(as_person, 0)], 0)
+    flag = held >= p.holder_at_least
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        n = held.reindex(uniques[row_codes]).to_numpy(dtype=np.int64)
-        return _fmt("代理人本人持有", n, "张计入的借记卡")
+        return _fmt("代理人本人持有", held[row_codes], "张计入的借记卡")
 
     return _by_group(codes, uniques, flag, ctx.counted, "agent", reason, ctx.counted)
 
