@@ -94,11 +94,15 @@ def audit(
     addressee: Annotated[str, typer.Option(help="报告抬头的报送单位。")] = "上级管理部门",
     disable: Annotated[list[str] | None, typer.Option("--disable", help="停用的规则编号，可重复。")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="发现达到该级别时退出码为1：提示/警告/违规（或 info/warning/breach）。")] = None,
-    templates: Annotated[Path | None, typer.Option(help="自定义报告模板目录。")] = None,
+    templates: Annotated[Path | None, typer.Option(help="本行修改过的报告模板目录（report.md.j2、report.html.j2、report.docx；缺少的使用内置模板）。")] = None,
+    formats: Annotated[str, typer.Option("--format", help="输出格式，逗号分隔：md、html、docx、xlsx、json（json 即 findings.json 与 findings.parquet）。summary.json 与 findings.csv 总会写出。")] = "md,json",
+    unmasked: Annotated[bool, typer.Option("--unmasked", help="输出文件中不脱敏（完整证件号码、姓名）。仅限授权使用：记入 summary.json，并在每页/每个工作表标注“本文件含未脱敏个人信息”。")] = False,
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="上期输出目录（或其 summary.json）：比较新增、已整改、持续存在的问题与各项数字变化，报告增加“五、与上期比较”。")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度。")] = False,
 ) -> None:
-    """审计导出文件，生成各法人机构的自查报告（Markdown）与 summary.json。"""
+    """审计导出文件，生成各法人机构的自查报告（Markdown/HTML/Word）、发现清单与 summary.json。"""
     from cardaudit.job import AuditOptions, check_inputs_exist, run_audit
+    from cardaudit.outputs import parse_formats
     from cardaudit.rules import SEVERITY_ALIASES, SEVERITY_RANK
 
     threshold = None
@@ -107,19 +111,28 @@ def audit(
         if level not in SEVERITY_RANK:
             fail(f"--fail-on 取值无效：{fail_on}。可选：提示、警告、违规（或 info、warning、breach）。")
         threshold = SEVERITY_RANK[level]
+    chosen = parse_formats(formats)
     check_inputs_exist([*exports, *([blacklist] if blacklist else [])])
     options = AuditOptions(
         exports=exports, out_dir=out, pack=_load_pack(rules, disable, config),
         as_of=_parse_date(as_of), config=config,
         blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
-        bank_name=bank_name, addressee=addressee, templates=templates)
+        bank_name=bank_name, addressee=addressee, templates=templates, formats=chosen,
+        unmasked=unmasked, baseline=baseline)
     show = not quiet and console.is_terminal
     with console.status("审计中…", spinner="dots") if show else _nullcontext() as status:
         outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)
     for notice in outcome.notices:
         console.print(f"[yellow]提示：[/]{escape(notice)}", highlight=False)
     _print_figures(outcome.summary)
-    console.print(f"输出目录：{out}（{len(outcome.written)} 个文件）", highlight=False)
+    if outcome.comparison:
+        counts = outcome.comparison["counts"]
+        console.print(f"与上期比较：新增问题 {counts['new']} 个，已整改 {counts['resolved']} 个，"
+                      f"持续存在 {counts['persisting']} 个。", highlight=False)
+    if unmasked:
+        console.print("[bold yellow]注意：[/]输出文件含未脱敏个人信息（--unmasked），已记入 summary.json；"
+                      "请按本行个人信息保护制度保管。", highlight=False)
+    console.print(f"输出目录：{escape(str(out))}（{len(outcome.written)} 个文件）", highlight=False)
     worst = outcome.worst_severity_rank()
     if threshold is not None and worst is not None and worst >= threshold:
         raise typer.Exit(1)
@@ -134,32 +147,39 @@ class _nullcontext:
 
 
 def _print_figures(summary: dict) -> None:
-    from cardaudit.figures import FIGURES
+    from cardaudit.console_tables import figures_table
 
-    entities = summary["entities"]
-    table = Table(title=f"断卡自查统计（截止 {summary['as_of']}）", show_lines=False)
-    table.add_column("统计项", no_wrap=True)
-    for name in entities:
-        table.add_column(escape(name), justify="right", overflow="fold")
-    if len(entities) > 1:
-        table.add_column("合计", justify="right")
-    columns = [e for e in entities.values()]
-    if len(entities) > 1:
-        columns.append(summary["total"])
-
-    def cell(value: object) -> str:
-        return "—" if value is None else str(value)
-
-    for key, label in (("read", "读取记录"), ("audited", "审计记录"), ("quarantined", "隔离记录")):
-        table.add_row(label, *(cell(c["rows"][key]) for c in columns))
-    for figure in FIGURES:
-        table.add_row(f"{figure.short}（{figure.unit}）",
-                      *(cell(c["statistics"][figure.key]) for c in columns))
-    console.print(table)
+    console.print(figures_table(summary))
     counting = ("person_card_count", "agent_card_count", "listed_holding")
     thresholds = [f"{r['id']} {r['threshold']}" for r in summary["rule_pack"]["rules"]
                   if r["enabled"] and r["kind"] in counting]
     console.print("口径：" + "；".join(escape(t) for t in thresholds), highlight=False)
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="上期输出目录（或其 summary.json；旁边须有 findings.json）。")],
+    new: Annotated[Path, typer.Argument(help="本期输出目录（或其 summary.json）。")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="写出比较结果：.md（Markdown）或 .json。")] = None,
+) -> None:
+    """比较两期审计结果：按规则与网点列出新增、已整改、持续存在的问题，以及各项数字的增减。"""
+    from cardaudit import diff
+    from cardaudit.console_tables import comparison_tables
+    from cardaudit.diff_render import write_comparison
+
+    if out is not None and out.suffix.lower() not in (".md", ".json"):
+        fail(f"--out 文件须以 .md 或 .json 结尾：{out.name}。")
+    comparison = diff.compare(diff.load_run(old), diff.load_run(new))
+    if out is not None:  # written before printing, so a closed pipe cannot lose it
+        write_comparison(out, comparison)
+    counts = comparison["counts"]
+    console.print(f"上期 {escape(comparison['old']['source'])} → 本期 {escape(comparison['new']['source'])}："
+                  f"新增问题 {counts['new']} 个，已整改 {counts['resolved']} 个，持续存在 {counts['persisting']} 个。",
+                  highlight=False)
+    for table in comparison_tables(comparison):
+        console.print(table)
+    if out is not None:
+        console.print(f"比较结果已写出：{escape(str(out))}", highlight=False)
 
 
 @app.command()

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
-from cardaudit import __version__, engine, load, report
+from cardaudit import __version__, diff, engine, load, report
 from cardaudit import blacklist as blacklist_mod
 from cardaudit.errors import ConfigError, InputError
-from cardaudit.mask import mask_ids, mask_names, mask_subjects
+from cardaudit.mask import mask_ids, mask_names
 from cardaudit.normalize import normalise
+from cardaudit.outputs import DEFAULT_FORMATS, consolidated, findings_out, writer
+from cardaudit.outputs.files import atomic_write, write_csv
 from cardaudit.rules import SEVERITY_RANK, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW, label
+
+__all__ = ["AuditOptions", "AuditOutcome", "atomic_write", "build_summary", "run_audit"]
 
 SUMMARY_SCHEMA_VERSION = 1
 Progress = Callable[[str], None]
@@ -44,6 +45,9 @@ class AuditOptions:
     addressee: str = "上级管理部门"
     templates: Path | None = None
     config: Path | None = None
+    formats: list[str] = field(default_factory=lambda: DEFAULT_FORMATS.split(","))
+    unmasked: bool = False  # an explicit choice, recorded in summary.json and on every page
+    baseline: Path | None = None  # a previous output folder to compare with
 
 
 @dataclass
@@ -52,6 +56,7 @@ class AuditOutcome:
     summary: dict[str, Any]
     written: list[Path] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    comparison: dict[str, Any] | None = None
 
     def worst_severity_rank(self) -> int | None:
         """The highest severity rank among rules that flagged anything, or None."""
@@ -60,33 +65,13 @@ class AuditOutcome:
         return max(ranks) if ranks else None
 
 
-@contextmanager
-def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, fsync, then rename over it (owner-only)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
-                       newline="" if "b" not in mode else None) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _safe_file_name(name: str) -> str:
-    bad = '<>:"/\\|?*\0'
-    cleaned = "".join("_" if c in bad or ord(c) < 32 else c for c in name).strip(" .")
-    return cleaned[:80] or "entity"
-
-
 def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditOutcome:
     """Run the whole audit and write summary.json, reports and findings into out_dir."""
     say = progress or (lambda _msg: None)
     notices: list[str] = []
+    if options.templates is not None and not options.templates.is_dir():
+        raise ConfigError(f"找不到模板目录：{options.templates}。请检查 --templates 路径。")
+    baseline = diff.load_run(options.baseline) if options.baseline else None
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
                                mapping=options.mapping)
@@ -124,32 +109,70 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
             options.config.read_bytes()).hexdigest()} if options.config else None),
     }
     summary = build_summary(result, pack, trail, list_info, notices)
+    summary["unmasked"] = options.unmasked
+    summary["outputs"] = {"formats": options.formats}
+    shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked)
+    records = findings_out.finding_records(shown)
+    comparison = None
+    if baseline is not None:
+        current = diff.Run(source=options.out_dir.resolve().name, summary=summary, findings=records)
+        comparison = diff.compare(baseline, current)
+        summary["baseline"] = diff.summary_section(comparison)
 
     out = options.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"无法创建输出目录 {out.name}：{exc.strerror}。请检查路径与权限。") from None
-    written: list[Path] = []
     say("写出报告")
-    for entity in result.entities:
-        ctx = report.context(entity, pack=pack, as_of=options.as_of, trail=trail,
-                             bank_name=None, addressee=options.addressee, blacklist=list_info)
-        text = report.render("report.md.j2", ctx, options.templates)
-        path = out / f"report_{_safe_file_name(entity.name)}.md"
-        with atomic_write(path) as handle:
-            handle.write(text)
-        written.append(path)
-    written.append(_write_csv(out / "findings.csv", masked_findings(result)))
-    written.append(_write_csv(out / "quarantine.csv", masked_quarantine(result.quarantined)))
+    written = _write_reports(options, result, pack, trail, list_info, comparison)
+    if "xlsx" in options.formats:
+        from cardaudit.outputs.workbook import write_workbook
+
+        written.append(write_workbook(out / "findings.xlsx", result, shown, pack,
+                                      as_of=options.as_of.isoformat(), unmasked=options.unmasked))
+    if "json" in options.formats:
+        written += findings_out.write_findings(out, records, trail, options.unmasked)
+    written.append(write_csv(out / "findings.csv", findings_csv(shown)))
+    written.append(write_csv(out / "quarantine.csv",
+                             masked_quarantine(result.quarantined, options.unmasked)))
     if len(list_faults):
-        written.append(_write_csv(out / "blacklist_faults.csv", list_faults))
+        written.append(write_csv(out / "blacklist_faults.csv", list_faults))
     summary_path = out / "summary.json"
     with atomic_write(summary_path) as handle:
         json.dump(summary, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
     written.append(summary_path)
-    return AuditOutcome(result=result, summary=summary, written=written, notices=notices)
+    return AuditOutcome(result=result, summary=summary, written=written, notices=notices,
+                        comparison=comparison)
+
+
+def _write_reports(options: AuditOptions, result: engine.AuditResult, pack: RulePack,
+                   trail: dict[str, Any], list_info: dict[str, Any],
+                   comparison: dict[str, Any] | None) -> list[Path]:
+    """md/html/docx per legal entity, plus report_合计 when there are several entities."""
+    common = {"pack": pack, "as_of": options.as_of, "trail": trail, "bank_name": None,
+              "addressee": options.addressee, "blacklist": list_info,
+              "unmasked": options.unmasked}
+    jobs = []
+    for entity in result.entities:
+        section = diff.report_section(comparison, entity.name) if comparison else None
+        jobs.append((entity.name, report.context(entity, comparison=section, **common)))
+    if len(result.entities) > 1:
+        total = report.TotalView(names=[e.name for e in result.entities],
+                                 table=consolidated.entity_table(result),
+                                 branch_entities=consolidated.branch_entities(result))
+        section = diff.report_section(comparison, None) if comparison else None
+        jobs.append((consolidated.TOTAL_NAME, report.context(
+            consolidated.combine(result), comparison=section, total=total, **common)))
+    stems = [writer.report_stem(name) for name, _ in jobs]
+    if len(jobs) > 1 and stems[-1] in stems[:-1]:  # an entity itself named 合计
+        stems[-1] += "_全部法人机构"
+    written: list[Path] = []
+    for stem, (_, ctx) in zip(stems, jobs, strict=True):
+        written += writer.write_reports(options.out_dir, stem, ctx, options.formats,
+                                        options.templates)
+    return written
 
 
 def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, Any],
@@ -190,29 +213,29 @@ def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, A
     }
 
 
-def masked_findings(result: engine.AuditResult) -> pd.DataFrame:
-    """All entities' findings with ID numbers, names and keys masked, fixed column order."""
-    parts = [e.findings for e in result.entities if len(e.findings)]
-    if not parts:
+def findings_csv(shown: pd.DataFrame) -> pd.DataFrame:
+    """Row-level findings.csv from the shown findings (masked unless --unmasked), fixed columns."""
+    f = shown
+    if not len(f):
         return pd.DataFrame(columns=FINDINGS_CSV_COLUMNS)
-    f = pd.concat(parts, ignore_index=True)
     return pd.DataFrame({
         "规则编号": f["rule_id"], "规则": f["rule_title"], "级别": f["severity"],
         "法人机构": f["legal_entity"], "开户机构": f["branch"],
-        "对象": mask_subjects(f["subject_key"]), "客户号": f["customer_id"],
+        "对象": f["subject"], "客户号": f["customer_id"],
         "卡号": f["card_no"], "卡产品": f["product"], "卡状态": f["status"],
-        "开户日期": f["open_date"], "姓名": mask_names(f["name"]),
-        "证件号码": mask_ids(f["id_number"]), "原因": f["reason"],
-        "来源文件": f["source_file"], "行号": f["source_row"],
+        "开户日期": f["open_date"], "姓名": f["name"],
+        "证件号码": f["id_number"], "原因": f["reason"],
+        "来源文件": f["source_file"], "行号": f["source_row"], "问题指纹": f["fingerprint"],
     }, columns=FINDINGS_CSV_COLUMNS)
 
 
 FINDINGS_CSV_COLUMNS = ["规则编号", "规则", "级别", "法人机构", "开户机构", "对象", "客户号", "卡号",
-                        "卡产品", "卡状态", "开户日期", "姓名", "证件号码", "原因", "来源文件", "行号"]
+                        "卡产品", "卡状态", "开户日期", "姓名", "证件号码", "原因", "来源文件", "行号",
+                        "问题指纹"]
 
 
-def masked_quarantine(quarantined: pd.DataFrame) -> pd.DataFrame:
-    """Quarantined rows: where they came from and why, with personal data masked."""
+def masked_quarantine(quarantined: pd.DataFrame, unmasked: bool = False) -> pd.DataFrame:
+    """Quarantined rows: where they came from and why, personal data masked unless `unmasked`."""
     q = quarantined
     if not len(q):
         return pd.DataFrame(columns=["来源文件", "行号", "原因", "法人机构", "开户机构", "客户号",
@@ -220,21 +243,10 @@ def masked_quarantine(quarantined: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "来源文件": q[SOURCE_FILE], "行号": q[SOURCE_ROW], "原因": q["reason"],
         "法人机构": q["legal_entity"], "开户机构": q["branch"], "客户号": q["customer_id"],
-        "卡号": q["card_no"], "姓名": mask_names(q["name"]), "证件号码": mask_ids(q["id_number"]),
+        "卡号": q["card_no"],
+        "姓名": q["name"] if unmasked else mask_names(q["name"]),
+        "证件号码": q["id_number"] if unmasked else mask_ids(q["id_number"]),
     })
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """UTF-8 with BOM (opens correctly in Excel); formula-like cells are neutralised."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == "str" or safe[column].dtype == object:
-            text = safe[column].astype("str")
-            risky = text.str.match(r"^[=+\-@\t\r]").fillna(False)
-            safe[column] = text.where(~risky, "'" + text)
-    with atomic_write(path, encoding="utf-8-sig") as handle:
-        safe.to_csv(handle, index=False)
-    return path
 
 
 def check_inputs_exist(paths: list[Path]) -> None:

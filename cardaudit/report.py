@@ -12,15 +12,29 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cardaudit.engine import EntityResult
 from cardaudit.errors import ConfigError
 from cardaudit.figures import BY_KEY, FIGURES, OFFLINE_METHOD
+from cardaudit.outputs.consolidated import TOTAL_TITLE
 from cardaudit.rules import RulePack
 from cardaudit.settings import Settings
 
 TOP_BRANCHES = 3
+UNMASKED_BANNER = "本文件含未脱敏个人信息"
+# What one flagged subject is, by rule kind; persons are "户" as in the seed report.
+SUBJECT_UNITS = {"agent_card_count": "人", "listed_agent": "人", "shared_phone": "个号码"}
+
+
+@dataclass
+class TotalView:
+    """What only the consolidated report shows: entity names, the figures table, branch owners."""
+
+    names: list[str]
+    table: list[dict[str, Any]]
+    branch_entities: list[str]
 
 
 def default_templates_dir() -> Path:
@@ -31,14 +45,28 @@ def default_templates_dir() -> Path:
     raise ConfigError("找不到内置报告模板（templates/report.md.j2）。请用 --templates 指定模板目录。")
 
 
-def environment(templates: Path | None = None) -> jinja2.Environment:
-    """A sandboxed jinja2 environment over the given (or bundled) templates folder."""
+def environment(templates: Path | None = None, *, html: bool = False) -> jinja2.Environment:
+    """A sandboxed jinja2 environment: a bank's templates first, then the bundled ones.
+
+    HTML templates are autoescaped; Markdown output escapes the characters Markdown would read
+    as HTML or table syntax.
+    """
+    folders = [str(templates)] if templates else []
+    folders.append(str(default_templates_dir()))
     env = ImmutableSandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(templates or default_templates_dir())),
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True)
+        loader=jinja2.FileSystemLoader(folders),
+        undefined=jinja2.StrictUndefined, autoescape=html, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True, finalize=None if html else markdown_text)
     env.filters["n"] = figure_text
     return env
+
+
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|"})
+
+
+def markdown_text(value: Any) -> Any:
+    """Data shown in Markdown: no raw HTML, no table breaks (template text is left alone)."""
+    return value.translate(_MARKDOWN_ESCAPES) if isinstance(value, str) else value
 
 
 def figure_text(value: Any) -> str:
@@ -86,7 +114,7 @@ def _problems(entity: EntityResult) -> list[dict[str, Any]]:
                    counts.head(TOP_BRANCHES).items()]
         items.append({"rule_id": rule_id, "title": outcome.rule.title,
                       "severity": outcome.rule.severity, "subjects": outcome.subjects,
-                      "unit": "人" if outcome.rule.kind == "agent_card_count" else "户",
+                      "unit": SUBJECT_UNITS.get(outcome.rule.kind, "户"),
                       "cards": outcome.cards, "top_branches": top,
                       "aggregate": outcome.rule.kind == "union"})
     rank = {"违规": 0, "警告": 1, "提示": 2}
@@ -102,8 +130,10 @@ def _excluded_present(entity: EntityResult, settings: Settings) -> list[str]:
 
 def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[str, Any],
             bank_name: str | None, addressee: str, blacklist: dict[str, Any],
-            verification: str | None = None) -> ReportContext:
-    """Build the template values for one legal entity's report."""
+            verification: str | None = None, unmasked: bool = False,
+            comparison: dict[str, Any] | None = None,
+            total: TotalView | None = None) -> ReportContext:
+    """Build the template values for one legal entity's report (or the consolidated one)."""
     stats = entity.statistics
     today = date.today()
     methods = {key: verification or OFFLINE_METHOD[key] for key in OFFLINE_METHOD}
@@ -119,11 +149,24 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
                       "enabled": rule.enabled, "threshold": threshold, "basis": rule.basis,
                       "subjects": outcome.subjects if outcome else None,
                       "cards": outcome.cards if outcome else None})
-    branch_rows = [{"branch": str(b), **{k: int(v) for k, v in row.items()}}
-                   for b, row in entity.branches.iterrows()]
+    flagged = [r.id for r in pack.enabled() if r.id in entity.branches.columns]
+    owners = total.branch_entities if total else [entity.name] * len(entity.branches)
+    branch_rows = []
+    for owner, (b, row) in zip(owners, entity.branches.iterrows(), strict=True):
+        counts = {k: int(v) for k, v in row.items()}
+        branch_rows.append({"branch": str(b), "entity": owner, **counts,
+                            "flags": [{"rule_id": c, "subjects": counts[c]}
+                                      for c in flagged if counts[c]]})
     values = {
-        "bank": bank_name or entity.name,
-        "entity": entity.name,
+        "bank": bank_name or (TOTAL_TITLE if total else entity.name),
+        "entity": TOTAL_TITLE if total else entity.name,
+        "we": "各法人机构合计" if total else "我行",
+        "consolidated": total is not None,
+        "entity_columns": total.names if total else [],
+        "entity_table": total.table if total else [],
+        "unmasked": unmasked,
+        "banner": UNMASKED_BANNER if unmasked else "",
+        "comparison": comparison,
         "addressee": addressee,
         "as_of": as_of.isoformat(),
         "as_of_phrase": date_phrase(as_of),
@@ -142,7 +185,9 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
                      for label, value in pack.settings.describe()],
         "rules": rules,
         "branches": branch_rows,
-        "rule_columns": [r.id for r in pack.enabled() if r.id in entity.branches.columns],
+        "rule_columns": flagged,
+        "card_distribution": [{"cards": n, "persons": p}
+                              for n, p in sorted(entity.card_distribution.items())],
         "blacklist": blacklist,
         "trail": trail,
         "figure_labels": {f.key: f.label for f in FIGURES},
@@ -151,10 +196,26 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
     return ReportContext(values)
 
 
-def render(name: str, ctx: ReportContext, templates: Path | None = None) -> str:
+def render(name: str, ctx: ReportContext, templates: Path | None = None,
+           extra: dict[str, Any] | None = None) -> str:
     """Render one template with the report context; template errors become ConfigError."""
+    env = environment(templates, html=".html" in name)
     try:
-        return environment(templates).get_template(name).render(**ctx.values)
-    except jinja2.TemplateError as exc:
-        where = f"（第{exc.lineno}行）" if getattr(exc, "lineno", None) else ""
-        raise ConfigError(f"报告模板 {name}{where} 渲染失败：{exc}。请检查模板中的变量名与语法。") from None
+        template = env.get_template(name)
+        return template.render(**ctx.values, **(extra or {}))
+    except Exception as exc:
+        raise template_error(name, exc) from None
+
+
+def template_error(name: str, exc: Exception) -> ConfigError:
+    """A Chinese message for a template that failed: sandbox refusal, syntax or data error."""
+    where = f"（第{exc.lineno}行）" if getattr(exc, "lineno", None) else ""
+    if isinstance(exc, SecurityError) or "unsafe" in str(exc):
+        return ConfigError(f"报告模板 {name}{where} 试图访问受限的内部属性或方法，已被安全沙箱拦截。"
+                           "模板只能读取报告数据，请删除相关表达式。")
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return ConfigError(f"找不到报告模板 {name}。请检查 --templates 目录中的文件名。")
+    if isinstance(exc, jinja2.TemplateError | ArithmeticError | LookupError | TypeError |
+                  ValueError | AttributeError):
+        return ConfigError(f"报告模板 {name}{where} 渲染失败：{exc}。请检查模板中的变量名与语法。")
+    raise exc

@@ -1,0 +1,75 @@
+"""Atomic, owner-only output files: every output is written beside its target, then renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+# Spreadsheet programs run cells starting with these as formulas (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for a library that writes by file name; renamed on success."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, fsync, then rename over it (owner-only)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
+                       newline="" if "b" not in mode else None) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write UTF-8 text atomically and return the path."""
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return path
+
+
+def safe_file_name(name: str) -> str:
+    """A legal-entity name usable as part of a file name on Windows and Linux."""
+    bad = '<>:"/\\|?*\0'
+    cleaned = "".join("_" if c in bad or ord(c) < 32 else c for c in name).strip(" .")
+    return cleaned[:80] or "entity"
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """UTF-8 with BOM (opens correctly in Excel); formula-like cells are neutralised."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == "str" or safe[column].dtype == object:
+            text = safe[column].astype("str")
+            risky = text.str.match(r"^[=+\-@\t\r]").fillna(False)
+            safe[column] = text.where(~risky, "'" + text)
+    with atomic_write(path, encoding="utf-8-sig") as handle:
+        safe.to_csv(handle, index=False)
+    return path
