@@ -294,6 +294,27 @@ def version() -> None:
     console.print(f"cardaudit {__version__}")
 
 
+_USAGE_WORDS = (
+    (r"^No such option: (.+)$", r"没有这个选项：\1。"),
+    (r"^No such command '(.+)'\.?$", r"没有这个命令：\1。"),
+    (r"^Missing argument '(.+)'\.?$", r"缺少参数 \1。"),
+    (r"^Missing option '(.+)'\.?$", r"缺少选项 \1。"),
+    (r"^Invalid value for '?(.+?)'?: (.+)$", r"\1 的取值无效：\2。"),
+    (r"^Option '(.+)' requires an argument\.?$", r"选项 \1 需要一个值。"),
+    (r"^Got unexpected extra arguments? \((.+)\)$", r"多余的参数：\1。"),
+)
+
+
+def _usage_text(message: str) -> str:
+    """The parser's usage message in Chinese where its shape is known."""
+    import re
+
+    for pattern, chinese in _USAGE_WORDS:
+        if re.match(pattern, message):
+            return re.sub(pattern, chinese, message)
+    return message.rstrip("。.") + "。"
+
+
 def main() -> None:
     """Entry point: user errors exit 2 with a Chinese message, never a traceback."""
     from cardaudit.errors import CardauditError
@@ -310,12 +331,13 @@ def main() -> None:
         err_console.print("已中断。")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # Usage errors from the command-line parser (typer bundles its own click): duck-typed.
+        message = getattr(exc, "format_message", None)
+        if callable(message) and isinstance(getattr(exc, "exit_code", None), int):
+            err_console.print(f"[bold red]用法错误：[/]{escape(_usage_text(str(message())))}"
+                              "运行 cardaudit --help（或子命令加 --help）查看用法。", highlight=False)
+            sys.exit(2)
+        if type(exc).__name__ == "Abort":
             sys.exit(130)
         err_console.print(f"[bold red]内部错误：[/]{type(exc).__name__}。请将命令行与输入文件格式"
                           "报告给维护人员（错误信息已略去，以免泄露个人信息）。")

@@ -158,7 +158,10 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
         out[column] = taken.get(column, None)
     out["source_file"] = out.pop(SOURCE_FILE)
     out["source_row"] = taken[SOURCE_ROW].to_numpy()
-    return out[list(FINDING_COLUMNS)]
+    # Content order, never input order: the same rows in any order give the same findings.
+    out = out.sort_values(["rule_id", "branch", "subject_key", "card_no", "source_file",
+                           "source_row"], kind="stable", na_position="last")
+    return out[list(FINDING_COLUMNS)].reset_index(drop=True)
 
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:

@@ -30,6 +30,7 @@ PERSON_KEY_CUSTOMER_PREFIX = "C:"
 
 QUARANTINE_REASONS = {
     "card_empty": "卡号为空",
+    "card_mangled": "卡号被电子表格转为科学计数法（末位数字已丢失），请按文本格式重新导出",
     "entity_empty": "法人机构为空",
     "branch_empty": "开户机构为空",
     "no_person": "无法识别客户：证件号码无效且客户号为空",
@@ -73,6 +74,9 @@ class Normalised:
         bad = ~self.good
         out = self.frame.loc[bad].copy()
         out["reason"] = self.reason[bad]
+        # Content order, never input order.
+        out = out.sort_values(["reason", "legal_entity", "branch", "card_no", "customer_id",
+                               SOURCE_FILE, SOURCE_ROW], kind="stable", na_position="last")
         return out.reset_index(drop=True)
 
 
@@ -90,9 +94,14 @@ def _arrow(values: pd.Series) -> pa.Array:
     return arr
 
 
+# RE2's \s is ASCII-only; after NFKC these are the white-space and invisible characters left.
+WHITE_SPACE = ("[\\s\\x0b\\x{85}\\x{a0}\\x{1680}\\x{180e}\\x{2000}-\\x{200d}\\x{2028}"
+               "\\x{2029}\\x{202f}\\x{205f}\\x{2060}\\x{3000}\\x{feff}]+")
+
+
 def _compact_arrow(arr: pa.Array, upper: bool) -> pa.Array:
     arr = pc.utf8_normalize(arr, "NFKC")
-    arr = pc.replace_substring_regex(arr, r"\s+", "")
+    arr = pc.replace_substring_regex(arr, WHITE_SPACE, "")
     if upper:
         arr = pc.utf8_upper(arr)
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
@@ -250,6 +259,11 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
     return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column), keys=keys)
 
 
+# Columns that decide which of several rows with one card number is audited.
+_DUPLICATE_ORDER = ("person_key", "name_norm", "branch", "product", "status", "open_date",
+                    "customer_id", "phone", "agent_key")
+
+
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
     """The first reason each row cannot be audited, or NA; checks run in a fixed order."""
     reason = pd.Series(pd.NA, index=out.index, dtype="str")
@@ -258,6 +272,9 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
         reason[mask & reason.isna().to_numpy()] = QUARANTINE_REASONS[key]
 
     mark(out["card_no"].isna().to_numpy(), "card_empty")
+    mangled = out["card_no"].str.fullmatch(r"\d(\.\d+)?E\+?\d+").to_numpy(dtype=bool,
+                                                                           na_value=False)
+    mark(mangled, "card_mangled")
     if has_entity_column:
         mark(out["legal_entity"].isna().to_numpy(), "entity_empty")
     mark(out["branch"].isna().to_numpy(), "branch_empty")
@@ -267,6 +284,17 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
     card_code, cards = factorize(out["card_no"])
     pair = out["entity_code"].to_numpy() * max(len(cards), 1) + card_code
     dup = np.zeros(len(out), dtype=bool)
-    dup[ok] = pd.Series(pair[ok]).duplicated(keep="first").to_numpy()
+    dup[ok] = pd.Series(pair[ok]).duplicated(keep=False).to_numpy()
+    if dup.any():
+        # Of rows sharing a card, keep the one first by content (not by input order), so the
+        # figures never depend on row order even when the rows disagree.
+        rows = np.flatnonzero(dup)
+        content = out.iloc[rows][[c for c in _DUPLICATE_ORDER if c in out]].copy()
+        content["_pair"] = pair[rows]
+        content["_row"] = rows
+        content = content.sort_values(["_pair", *content.columns[:-2]], kind="stable",
+                                      na_position="last")
+        keep = content["_row"].to_numpy()[~content["_pair"].duplicated().to_numpy()]
+        dup[keep] = False
     mark(dup, "card_duplicate")
     return reason
