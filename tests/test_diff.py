@@ -49,7 +49,9 @@ def months(tmp_path_factory: pytest.TempPathFactory) -> dict:
     entity = outcome.result.entities[0]
     f = entity.findings
     over = f[(f["rule_id"] == "CARD-OVER-LIMIT") & ~f["subject_key"].str.startswith("C:")]
-    person = over["subject_key"].iloc[0]
+    # An over-limit customer whose 6+ Ⅱ类 accounts also breach the account-class rule.
+    class_limited = set(f.loc[f["rule_id"] == "ACCOUNT-CLASS-LIMIT", "subject_key"])
+    person = over.loc[over["subject_key"].isin(class_limited), "subject_key"].iloc[0]
     person_rules = set(f.loc[f["subject_key"] == person, "rule_id"])
     counted = int((over["subject_key"] == person).sum())
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,38 +55,36 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
         shown["id_number"] = mask_ids(findings["id_number"])
     for column in ("legal_entity", "subject_key"):
         shown[column] = shown[column].astype("str").fillna("")
-    shown["fingerprint"] = [fingerprint(r, e, s) for r, e, s in zip(
-        shown["rule_id"], shown["legal_entity"], shown["subject_key"], strict=True)]
+    # One hash per finding (rule x entity x subject), not per row behind it.
+    triple = shown["rule_id"].astype("str") + "|" + shown["legal_entity"] + "|" + \
+        shown["subject_key"]
+    codes, uniques = pd.factorize(triple)
+    prints = np.array([hashlib.sha256(t.encode()).hexdigest()[:24] for t in uniques],
+                      dtype=object)
+    shown["fingerprint"] = prints[codes] if len(codes) else pd.Series(dtype="str")
     return shown
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-        return None
-    return str(value)
 
 
 def finding_records(shown: pd.DataFrame) -> list[dict[str, Any]]:
     """One record per rule x legal entity x subject (from `shown_findings`), sorted stably."""
     if not len(shown):
         return []
-    rows = shown[list(ROW_FIELDS)].to_dict("records")
-    meta = shown[["rule_id", "rule_title", "severity", "legal_entity", "subject_kind",
-                  "subject"]].to_dict("records")
-    groups = shown.groupby("fingerprint", sort=False).indices
+    ordered = shown.sort_values(["legal_entity", "rule_id", "subject", "fingerprint"],
+                                kind="stable")
+    columns = [ordered["source_row"].astype("int64").tolist() if c == "source_row" else
+               ordered[c].astype("str").to_numpy(dtype=object, na_value=None) for c in ROW_FIELDS]
+    rows = [dict(zip(ROW_FIELDS, values, strict=True)) for values in zip(*columns, strict=True)]
+    firsts = ~ordered["fingerprint"].duplicated().to_numpy()
+    starts = np.flatnonzero(firsts)
+    ends = np.append(starts[1:], len(ordered))
+    meta = ordered.loc[firsts, ["fingerprint", "rule_id", "rule_title", "severity",
+                                "legal_entity", "subject_kind", "subject"]].to_dict("records")
+    branches = ordered["branch"].astype("str").to_numpy(dtype=object)
     records = []
-    for fp, positions in groups.items():
-        first = meta[int(positions[0])]
-        items = [{k: (int(rows[i][k]) if k == "source_row" else _text(rows[i][k]))
-                  for k in ROW_FIELDS} for i in positions]
-        records.append({
-            "fingerprint": fp, "rule_id": first["rule_id"], "rule_title": first["rule_title"],
-            "severity": first["severity"], "legal_entity": first["legal_entity"],
-            "subject_kind": first["subject_kind"], "subject": first["subject"],
-            "branches": sorted({str(i["branch"]) for i in items}),
-            "reason": items[0]["reason"], "rows": items,
-        })
-    records.sort(key=lambda r: (r["legal_entity"], r["rule_id"], r["subject"], r["fingerprint"]))
+    for head, start, end in zip(meta, starts, ends, strict=True):
+        items = rows[start:end]
+        records.append({**head, "branches": sorted(set(branches[start:end])),
+                        "reason": items[0]["reason"], "rows": items})
     return records
 
 
