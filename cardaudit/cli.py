@@ -97,6 +97,7 @@ def audit(
     templates: Annotated[Path | None, typer.Option(help="本行修改过的报告模板目录（report.md.j2、report.html.j2、report.docx；缺少的使用内置模板）。")] = None,
     formats: Annotated[str, typer.Option("--format", help="输出格式，逗号分隔：md、html、docx、xlsx、json（json 即 findings.json 与 findings.parquet）。summary.json 与 findings.csv 总会写出。")] = "md,json",
     unmasked: Annotated[bool, typer.Option("--unmasked", help="输出文件中不脱敏（完整证件号码、姓名）。仅限授权使用：记入 summary.json，并在每页/每个工作表标注“本文件含未脱敏个人信息”。")] = False,
+    verification: Annotated[Path | None, typer.Option("--verification", help="联网核查结果文件（证件号码、姓名、核查结果，如 一致/姓名不一致/号码不存在）：并入姓名与身份证号不匹配、证件号码不存在的统计，报告注明方法。")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="上期输出目录（或其 summary.json）：比较新增、已整改、持续存在的问题与各项数字变化，报告增加“五、与上期比较”。")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度。")] = False,
 ) -> None:
@@ -112,13 +113,13 @@ def audit(
             fail(f"--fail-on 取值无效：{fail_on}。可选：提示、警告、违规（或 info、warning、breach）。")
         threshold = SEVERITY_RANK[level]
     chosen = parse_formats(formats)
-    check_inputs_exist([*exports, *([blacklist] if blacklist else [])])
+    check_inputs_exist([*exports, *(p for p in (blacklist, verification) if p)])
     options = AuditOptions(
         exports=exports, out_dir=out, pack=_load_pack(rules, disable, config),
         as_of=_parse_date(as_of), config=config,
         blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
         bank_name=bank_name, addressee=addressee, templates=templates, formats=chosen,
-        unmasked=unmasked, baseline=baseline)
+        unmasked=unmasked, baseline=baseline, verification=verification)
     show = not quiet and console.is_terminal
     with console.status("审计中…", spinner="dots") if show else _nullcontext() as status:
         outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from cardaudit import __version__, diff, engine, load, report
+from cardaudit import __version__, diff, engine, load, report, verification
 from cardaudit import blacklist as blacklist_mod
 from cardaudit.errors import ConfigError, InputError
 from cardaudit.mask import mask_ids, mask_names
@@ -48,6 +48,7 @@ class AuditOptions:
     formats: list[str] = field(default_factory=lambda: DEFAULT_FORMATS.split(","))
     unmasked: bool = False  # an explicit choice, recorded in summary.json and on every page
     baseline: Path | None = None  # a previous output folder to compare with
+    verification: Path | None = None  # 联网核查 result file
 
 
 @dataclass
@@ -90,6 +91,14 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         list_info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
                      "entries": bl.entries, "valid_entries": bl.valid_entries,
                      "faults": len(bl.faults)}
+    checked = None
+    if options.verification:
+        checked = verification.load_verification(options.verification, options.encoding)
+        frame = normalised.frame
+        frame["verified_mismatch"], frame["verified_nonexistent"] = verification.flags(
+            frame, checked)
+        if checked.unreadable:
+            notices.append(f"联网核查结果文件中有{checked.unreadable}条结果无法识别，未计入统计。")
     say("执行规则")
     result = engine.audit(normalised, pack, listed if options.blacklist else None,
                           progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
@@ -110,6 +119,8 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
     }
     summary = build_summary(result, pack, trail, list_info, notices)
     summary["unmasked"] = options.unmasked
+    summary["verification"] = ({"file": checked.file, "rows": checked.rows,
+                                "unreadable": checked.unreadable} if checked else None)
     summary["outputs"] = {"formats": options.formats}
     shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked)
     records = findings_out.finding_records(shown)
@@ -125,7 +136,8 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
     except OSError as exc:
         raise ConfigError(f"无法创建输出目录 {out.name}：{exc.strerror}。请检查路径与权限。") from None
     say("写出报告")
-    written = _write_reports(options, result, pack, trail, list_info, comparison)
+    written = _write_reports(options, result, pack, trail, list_info, comparison, notices,
+                             checked.describe() if checked else None)
     if "xlsx" in options.formats:
         from cardaudit.outputs.workbook import write_workbook
 
@@ -149,11 +161,13 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
 
 def _write_reports(options: AuditOptions, result: engine.AuditResult, pack: RulePack,
                    trail: dict[str, Any], list_info: dict[str, Any],
-                   comparison: dict[str, Any] | None) -> list[Path]:
+                   comparison: dict[str, Any] | None, notices: list[str],
+                   method: str | None) -> list[Path]:
     """md/html/docx per legal entity, plus report_合计 when there are several entities."""
     common = {"pack": pack, "as_of": options.as_of, "trail": trail, "bank_name": None,
               "addressee": options.addressee, "blacklist": list_info,
-              "unmasked": options.unmasked}
+              "unmasked": options.unmasked, "notices": notices,
+              "verification": method}
     jobs = []
     for entity in result.entities:
         section = diff.report_section(comparison, entity.name) if comparison else None

@@ -131,12 +131,19 @@ def _excluded_present(entity: EntityResult, settings: Settings) -> list[str]:
 def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[str, Any],
             bank_name: str | None, addressee: str, blacklist: dict[str, Any],
             verification: str | None = None, unmasked: bool = False,
+            notices: list[str] | None = None,
             comparison: dict[str, Any] | None = None,
             total: TotalView | None = None) -> ReportContext:
     """Build the template values for one legal entity's report (or the consolidated one)."""
     stats = entity.statistics
     today = date.today()
-    methods = {key: verification or OFFLINE_METHOD[key] for key in OFFLINE_METHOD}
+    methods = dict(OFFLINE_METHOD)
+    if verification:
+        offline = {"id_mismatch": "离线一致性比对（同一证件号码登记多个姓名）",
+                   "id_nonexistent": "离线结构校验（GB 11643-1999）"}
+        for key, text in offline.items():
+            methods[key] = f"{verification}的核查结果，并入{text}的结果"
+        methods["id_noncompliant"] = "上述方法结果的客户去重合计"
     definitions = [{"label": f.label, "key": f.key, "value": figure_text(stats.get(f.key)),
                     "unit": f.unit, "definition": f.definition, "method": methods.get(f.key, "")}
                    for f in FIGURES]
@@ -190,6 +197,7 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
                               for n, p in sorted(entity.card_distribution.items())],
         "blacklist": blacklist,
         "trail": trail,
+        "notices": notices or [],
         "figure_labels": {f.key: f.label for f in FIGURES},
         "labels": {k: BY_KEY[k].label for k in BY_KEY},
     }

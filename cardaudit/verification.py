@@ -9,6 +9,7 @@ read are counted and reported, never guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,18 @@ class Verification:
     def describe(self) -> str:
         return (f"联网核查结果文件 {self.file}（{self.rows}条，其中无法识别的结果"
                 f"{self.unreadable}条）")
+
+
+def load_verification(path: Path, encoding: str | None = None) -> Verification:
+    """Read a 联网核查 result file (CSV/XLSX/Parquet): 证件号码, 姓名, 核查结果."""
+    from cardaudit import load
+    from cardaudit.schema import header_key
+
+    loaded = load.load_table(
+        path, alias_index={header_key(k): v for k, v in ALIASES.items()},
+        required=("id_number", "result"), encoding=encoding,
+        labels={"id_number": "证件号码", "name": "姓名", "result": "核查结果"})
+    return from_frame(loaded.frame, loaded.files[0].path)
 
 
 def from_frame(frame: pd.DataFrame, file: str) -> Verification:

@@ -56,3 +56,27 @@ def test_verification_results_add_persons_and_reasons() -> None:
     assert reasons[f"{A}|NAME-MISMATCH"] == "联网核查：姓名与身份证号不匹配"
     assert reasons[f"{B}|ID-NONEXISTENT"] == "联网核查：证件号码不存在"
     assert reasons[f"{C}|NAME-MISMATCH"] == "同一客户（证件号码）登记了2个不同姓名"
+
+
+def test_verification_file_through_the_audit_job(tmp_path) -> None:
+    from pathlib import Path
+
+    from cardaudit.job import AuditOptions, run_audit
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    export = pd.read_csv(sample / "export.csv", encoding="gb18030", dtype=str)
+    first = export[export["证件类型"] == "居民身份证"].iloc[0]
+    rows = [f"{first['证件号码']},{first['客户姓名']},姓名与身份证号不匹配", "x,y,系统繁忙"]
+    path = tmp_path / "核查结果.csv"
+    path.write_text("证件号码,姓名,核查结果\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    base = run_audit(AuditOptions(exports=[sample / "export.csv"], out_dir=tmp_path / "a",
+                                  pack=PACK, as_of=date(2026, 10, 31))).summary
+    got = run_audit(AuditOptions(exports=[sample / "export.csv"], out_dir=tmp_path / "b",
+                                 pack=PACK, as_of=date(2026, 10, 31), verification=path)).summary
+    entity = first["法人机构"]
+    before, after = base["entities"][entity]["statistics"], got["entities"][entity]["statistics"]
+    assert after["id_mismatch"] == before["id_mismatch"] + 1
+    assert got["verification"] == {"file": "核查结果.csv", "rows": 2, "unreadable": 1}
+    assert any("1条结果无法识别" in n for n in got["notices"])
+    report = next((tmp_path / "b").glob(f"report_{entity}.md")).read_text(encoding="utf-8")
+    assert "联网核查结果文件 核查结果.csv（2条，其中无法识别的结果1条）的核查结果" in report
