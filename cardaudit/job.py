@@ -22,7 +22,7 @@ from cardaudit.errors import ConfigError, InputError
 from cardaudit.mask import mask_ids, mask_names
 from cardaudit.normalize import normalise
 from cardaudit.outputs import DEFAULT_FORMATS, consolidated, findings_out, writer
-from cardaudit.outputs.files import atomic_write, write_csv
+from cardaudit.outputs.files import atomic_write, remove_stale_temporaries, write_csv
 from cardaudit.rules import SEVERITY_RANK, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW, label
 
@@ -133,6 +133,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
     out = options.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
     except OSError as exc:
         raise ConfigError(f"无法创建输出目录 {out.name}：{exc.strerror}。请检查路径与权限。") from None
     say("写出报告")

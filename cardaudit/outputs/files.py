@@ -48,6 +48,16 @@ def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") ->
         raise
 
 
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporaries a killed earlier run left behind (`.<name>.<random>.tmp`)."""
+    removed = 0
+    for stale in folder.glob(".*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def write_text(path: Path, text: str) -> Path:
     """Write UTF-8 text atomically and return the path."""
     with atomic_write(path) as handle:
