@@ -7,9 +7,15 @@ only) and ``_source_row`` (int64).
 
 ``_source_row`` is the row a person sees when opening the file: the header is row 1 and the first
 data record row 2 (or the real row after any title rows above the header). For XLSX it is the real
-sheet row. For CSV it is the *record* number, which is what Excel shows: a quoted value containing
-line breaks is one row, and entirely empty lines still count (they are skipped, never loaded).
-For Parquet it is the record index + 2, as if the file had a header row.
+sheet row; every sheet with a recognised header row is read (a long export is split over sheets),
+and when several are, their rows' ``_source_file`` is ``file.xlsx[sheet]``. For CSV it is the
+*record* number, which is what Excel shows: a quoted value containing line breaks is one row, and
+entirely empty lines still count (they are skipped, never loaded); a line of delimiters is a row
+of empty cells. For Parquet it is the record index + 2, as if the file had a header row.
+
+No row is ever dropped silently: a NUL byte anywhere in a CSV, a row with too few or too many
+fields, a quote left open (also at the very end of a truncated export) and a line of only white
+space are errors naming the row.
 
 All user-facing messages are Simplified Chinese; every problem with an input is an
 :class:`~cardaudit.errors.InputError` naming the file (and the row/column where relevant) and
@@ -88,8 +94,9 @@ class FileInfo:
     """One input file as read: for the report's provenance section.
 
     ``path`` is what ``_source_file`` holds for its rows (the file name; for a member of a Parquet
-    directory ``directory/member``; for same-named files from different folders the shortest path
-    suffix that tells them apart). ``sheet`` and ``header_row`` say where the header was found;
+    directory ``directory/member``; for one of several sheets read from a workbook
+    ``file.xlsx[sheet]``; for same-named files from different folders the shortest path suffix
+    that tells them apart). ``sheet`` and ``header_row`` say where the header was found;
     ``mapping`` is this file's canonical name -> original header.
     """
 
@@ -213,8 +220,11 @@ def _quote(text: str) -> str:
     return f"「{text}」"
 
 
-def _list_headers(headers: Sequence[str]) -> str:
-    shown = [h for h in headers if h]
+def _list_headers(headers: Sequence[str], limit: int = 40, width: int = 30) -> str:
+    """The headers for a message; a garbled (wrongly decoded) header line stays short."""
+    shown = [h if len(h) <= width else h[:width] + "…" for h in headers if h]
+    if len(shown) > limit:
+        shown = [*shown[:limit], f"…（共 {len(shown)} 列）"]
     return "、".join(shown) if shown else "（无）"
 
 
@@ -381,6 +391,7 @@ class _Part:
     mapping: dict[str, str]
     sheet: str | None = None
     header_row: int = 1
+    file: str = ""  # the file's display name (several sheets of one workbook share it)
 
 
 def _load(
@@ -413,12 +424,13 @@ def _load(
             raise _os_error(Path(exc.filename or "").name or "?", exc) from None
     seen: dict[str, str] = {}
     for part, digest in zip(parts, digests, strict=True):
-        if digest in seen:
+        source = part.file or part.display
+        if seen.get(digest, source) != source:
             raise InputError(
-                f"文件 {seen[digest]} 和 {part.display} 的内容完全相同（SHA-256 一致），"
+                f"文件 {seen[digest]} 和 {source} 的内容完全相同（SHA-256 一致），"
                 "同一份数据被重复指定了。请去掉其中一个后重试。"
             )
-        seen[digest] = part.display
+        seen[digest] = source
     frame = _combine(parts, resolver.order)
     files = [
         FileInfo(
@@ -503,7 +515,7 @@ def _read_path(
     if suffix in CSV_SUFFIXES:
         return [_read_csv(path, display, resolver, forced, pool)]
     if suffix in XLSX_SUFFIXES:
-        return [_read_xlsx(path, display, resolver, pool)]
+        return _read_xlsx(path, display, resolver, pool)
     if suffix in PARQUET_SUFFIXES:
         return [_read_parquet_file(path, display, resolver, pool)]
     hint = ""
@@ -769,6 +781,9 @@ def _decode_binary(column: pa.ChunkedArray | pa.Array, encoding: str) -> pa.Arra
 # --------------------------------------------------------------------------------------------
 
 _CONTENT = re.compile(rb"[^\s\x00]")
+# A record is any line that is not empty: "\t\t\t" is a row of empty cells (as ",,," is), and
+# a line of spaces is an error naming its row, never a silently dropped row.
+_RECORD_BYTE = re.compile(rb"[^\r\n]")
 
 
 def _normalise_encoding(encoding: str) -> str:
@@ -934,11 +949,9 @@ def _read_csv(
     head = data[start : start + SAMPLE_BYTES]
     if b"\n" not in head and b"\r" in head:
         data = data.replace(b"\r", b"\n")  # old Mac line endings
-    if b"\x00" in data[start : start + (1 << 16)]:
-        raise InputError(
-            f"文件 {display} 含有空字节，可能是 UTF-16 编码或二进制文件。"
-            "请在 Excel/WPS 中另存为「CSV UTF-8」后重试。"
-        )
+    nul = data.find(b"\x00", start)  # anywhere in the file: a NUL is never text
+    if nul != -1:
+        raise _nul_error(data, start, nul, display)
 
     layout = _csv_layout(data, start, parse_encoding, display, resolver, forced is not None)
     if parse_encoding in _GB_FAMILY and layout.delimiter == "|":
@@ -981,6 +994,34 @@ def _read_csv(
     )
 
 
+def _row_at(data: bytes, start: int, pos: int) -> int:
+    """The row (record number from 1, as Excel counts) holding byte ``pos``; error path only."""
+    arr = np.frombuffer(data, np.uint8, count=pos - start, offset=start)
+    newlines = np.flatnonzero(arr == 0x0A)
+    quotes = np.flatnonzero(arr == 0x22)
+    if len(quotes):
+        newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    return len(newlines) + 1
+
+
+def _nul_error(data: bytes, start: int, pos: int, display: str) -> InputError:
+    row = _row_at(data, start, pos)
+    head = data[start : start + 4096]
+    if head.count(b"\x00") * 10 >= len(head):
+        # ASCII characters in UTF-16 are a byte and a NUL: no BOM, or a BOM-less part.
+        odd = head[1::2].count(b"\x00") >= head[0::2].count(b"\x00")
+        return InputError(
+            f"文件 {display} 从第 {row} 行起含有大量空字节，看起来是没有 BOM 的 UTF-16 编码文件。"
+            f"请用 --encoding {'utf-16-le' if odd else 'utf-16-be'} 读取，"
+            "或在 Excel/WPS 中把文件另存为「CSV UTF-8」后重试。"
+        )
+    return InputError(
+        f"文件 {display} 第 {row} 行含有空字节（0x00），文本 CSV 中不应出现空字节："
+        "文件可能已损坏、被截断后拼接，或者根本不是文本文件。"
+        "请重新导出该文件；如果只有这一行有问题，也可以删除这一行中的空字节后重试。"
+    )
+
+
 def _transcode(raw: bytes, encoding: str, display: str, forced: bool) -> bytes:
     try:
         return raw.decode(encoding).encode("utf-8")
@@ -1008,8 +1049,12 @@ def _utf8_error(display: str, where: str, forced: bool) -> InputError:
     )
 
 
-def _record_rows(data: bytes, start: int, first_row: int) -> np.ndarray:
-    """Row number of each non-empty record from byte ``start`` on (entirely empty lines count)."""
+def _record_spans(data: bytes, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index, begin, end) of each non-empty record from byte ``start`` on, quote-aware.
+
+    ``index`` counts every record including entirely empty lines (so ``first_row + index`` is
+    the row Excel shows); ``begin``/``end`` are absolute byte offsets, ``end`` without CR/LF.
+    """
     arr = np.frombuffer(data, np.uint8)[start:]
     newlines = np.flatnonzero(arr == 0x0A)
     if data.find(b'"', start) != -1:
@@ -1020,7 +1065,13 @@ def _record_rows(data: bytes, start: int, first_row: int) -> np.ndarray:
     lengths = ends - begins
     has_cr = (lengths > 0) & (arr[np.maximum(ends - 1, 0)] == 0x0D) if len(arr) else lengths > 0
     lengths = lengths - has_cr
-    return first_row + np.flatnonzero(lengths > 0)
+    index = np.flatnonzero(lengths > 0)
+    return index, start + begins[index], start + begins[index] + lengths[index]
+
+
+def _record_rows(data: bytes, start: int, first_row: int) -> np.ndarray:
+    """Row number of each non-empty record from byte ``start`` on (entirely empty lines count)."""
+    return first_row + _record_spans(data, start)[0]
 
 
 def _parse_csv(
@@ -1040,14 +1091,21 @@ def _parse_csv(
     if has_quotes and width - 1 not in wanted:
         wanted.append(width - 1)  # for the unclosed-quote check below
 
-    def physical(record: int) -> int:
-        """1-based record number within the body (as pyarrow counts) -> row number."""
-        rows = _record_rows(data, start, first_row)  # error path only
-        if 0 < record <= len(rows):
-            return int(rows[record - 1])
-        return layout.header_row + record
+    def physical(record: int) -> _Record:
+        """1-based record number within the body (as pyarrow counts) -> the row; error path."""
+        index, begins, ends = _record_spans(data, start)
+        if not 0 < record <= len(index):
+            return _Record(layout.header_row + record, False, None)
+        k = record - 1
+        raw = data[begins[k] : ends[k]]
+        unclosed = raw.count(b'"') % 2 == 1  # so the "record" runs on to the end of the file
+        if unclosed:
+            raw = raw.split(b"\n", 1)[0]
+        text = raw[:400].decode(encoding, errors="replace")
+        return _Record(first_row + int(index[k]), record == len(index) and not unclosed,
+                       text, unclosed)
 
-    if _CONTENT.search(data, start) is None:
+    if _RECORD_BYTE.search(data, start) is None:  # only line breaks after the header
         return None, np.zeros(0, np.int64)
     table = _run_pyarrow(
         pa.py_buffer(data).slice(start),
@@ -1057,7 +1115,6 @@ def _parse_csv(
         has_quotes,
         display,
         physical,
-        encoding in _UTF8,
     )
     n = table.num_rows
     rows = first_row + np.arange(n, dtype=np.int64)
@@ -1074,9 +1131,20 @@ def _parse_csv(
                 rows = found.astype(np.int64, copy=False)
         if has_quotes:
             _check_unclosed_quote(
-                table.column(f"c{width - 1}"), layout, encoding, display, int(rows[-1])
+                data, start, table.column(f"c{width - 1}"), layout, encoding, display,
+                int(rows[-1]),
             )
     return table, rows
+
+
+@dataclass
+class _Record:
+    """Where a malformed record is, for the error message."""
+
+    row: int
+    last: bool  # the file's last record: a truncated export is the likely cause
+    text: str | None
+    unclosed: bool = False  # an odd number of quotes: one was opened and never closed
 
 
 def _csv_columns(
@@ -1116,8 +1184,7 @@ def _run_pyarrow(
     delimiter: str,
     has_quotes: bool,
     display: str,
-    physical: Callable[[int], int],
-    utf8: bool,
+    physical: Callable[[int], _Record],
 ) -> pa.Table:
     include = [names[i] for i in wanted]
     width = len(names)
@@ -1153,15 +1220,8 @@ def _run_pyarrow(
             except pa.ArrowInvalid as again:
                 found = _ROW_NUMBER.search(str(again))
                 number = int(found[1]) if found else None
-            text = counts[3] if utf8 else None  # pyarrow shows the row's bytes as UTF-8
-            raise _ragged_error(
-                display,
-                delimiter,
-                width,
-                physical(number) if number else None,
-                int(counts[2]),
-                text,
-            ) from None
+            record = physical(number) if number else _Record(0, False, None)
+            raise _ragged_error(display, delimiter, width, record, int(counts[2])) from None
         raise InputError(
             f"文件 {display} 无法按 CSV 格式解析：{message}。请检查引号是否成对、分隔符是否一致。"
         ) from None
@@ -1172,14 +1232,10 @@ _ROW_NUMBER = re.compile(r"Row #(\d+)")
 
 
 def _ragged_error(
-    display: str,
-    delimiter: str,
-    width: int,
-    row: int | None,
-    actual: int,
-    text: str | None,
+    display: str, delimiter: str, width: int, record: _Record, actual: int
 ) -> InputError:
-    where = f"第 {row} 行" if row is not None else "有一行"
+    where = f"第 {record.row} 行" if record.row else "有一行"
+    text = record.text
     if text is not None and not text.strip():
         return InputError(
             f"文件 {display} {where}只有空白字符（空格或制表符），不是有效的数据行。"
@@ -1188,28 +1244,59 @@ def _ragged_error(
     preview = ""
     if text:
         preview = "该行内容：" + (text if len(text) <= 80 else text[:80] + "…")
+    fix = "请检查这一行是否多了或少了分隔符，或者有没有成对的引号。"
+    if record.unclosed:
+        fix = (
+            "这一行有一个引号没有结束（引号不成对），之后的内容都被当作了同一格。"
+            "请补上或删除这个引号后重试。"
+        )
+    elif record.last and actual < width:
+        fix = (
+            "这是文件的最后一行，文件可能没有导出完整（被截断）：请重新导出该文件，"
+            "或补全、删除这一行后重试。"
+        )
     return InputError(
         f"文件 {display} {where}有 {actual} 个字段，但表头有 {width} 个字段"
-        f"（分隔符是{_DELIMITER_NAMES.get(delimiter, delimiter)}）。"
-        f"请检查这一行是否多了或少了分隔符，或者有没有成对的引号。{preview}"
+        f"（分隔符是{_DELIMITER_NAMES.get(delimiter, delimiter)}）。{fix}{preview}"
     )
 
 
 def _check_unclosed_quote(
-    last_column: pa.ChunkedArray, layout: _CsvLayout, encoding: str, display: str, last_row: int
+    data: bytes,
+    start: int,
+    last_column: pa.ChunkedArray,
+    layout: _CsvLayout,
+    encoding: str,
+    display: str,
+    last_row: int,
 ) -> None:
-    """A quote opening the last field and never closed swallows the rest of the file silently."""
-    value = last_column[len(last_column) - 1].as_py()
-    if isinstance(value, bytes):
-        value = value.decode(encoding, errors="replace")
-    if not value or "\n" not in value:
+    """A quote opening the last field and never closed swallows the rest of the file silently
+    (pyarrow accepts it): a quote left open in some row, or an export cut off mid-value."""
+    raw = last_column[len(last_column) - 1].as_py()
+    value = raw.decode(encoding, errors="replace") if isinstance(raw, bytes) else raw
+    header = _quote(layout.headers[-1])
+    if value and "\n" in value:
+        tail = value.split("\n", 1)[1]
+        if tail.count(layout.delimiter) >= max(len(layout.headers) - 1, 1):
+            raise InputError(
+                f"文件 {display} 第 {last_row} 行最后一列{header}以引号开头，"
+                "但引号没有结束，之后的所有内容都被并入了这一格。请检查这一行的引号是否成对。"
+            )
+    if not isinstance(raw, bytes):
         return
-    tail = value.split("\n", 1)[1]
-    if tail.count(layout.delimiter) >= max(len(layout.headers) - 1, 1):
-        raise InputError(
-            f"文件 {display} 第 {last_row} 行最后一列{_quote(layout.headers[-1])}以引号开头，"
-            "但引号没有结束，之后的所有内容都被并入了这一格。请检查这一行的引号是否成对。"
-        )
+    # Unclosed, the field runs to the end of the file: the file ends with '"' + its content
+    # (inner quotes doubled), that quote opening the field, and the quotes in the file do not
+    # pair up. (A closed field whose value is a line break can end the same way.)
+    opened = b'"' + raw.replace(b'"', b'""')
+    at = len(data) - len(opened)
+    if at >= start and data.endswith(opened) and data.count(b'"', start) % 2 == 1:
+        before = data[at - 1] if at > start else None
+        if before is None or before in (0x0A, 0x0D, ord(layout.delimiter)):
+            raise InputError(
+                f"文件 {display} 第 {last_row} 行（最后一行）的最后一列{header}以引号开头，"
+                "但直到文件末尾引号都没有结束：文件可能没有导出完整（被截断），"
+                "或者这一行少了一个引号。请重新导出该文件，或补上缺少的引号后重试。"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1270,7 +1357,9 @@ def _blank_row(row: tuple[object, ...]) -> bool:
     return True
 
 
-def _read_xlsx(path: Path, display: str, resolver: _Resolver, pool: ThreadPoolExecutor) -> _Part:
+def _read_xlsx(
+    path: Path, display: str, resolver: _Resolver, pool: ThreadPoolExecutor
+) -> list[_Part]:
     import openpyxl  # imported lazily: it is slow to import and only XLSX needs it
 
     sha = pool.submit(_hash_file, path)
@@ -1296,33 +1385,58 @@ def _read_xlsx(path: Path, display: str, resolver: _Resolver, pool: ThreadPoolEx
         workbook.close()
 
 
-def _read_workbook(workbook, display: str, resolver: _Resolver, sha: Future[str]) -> _Part:
-    chosen = None
+def _find_header(sheet, resolver: _Resolver) -> tuple[int, list[str], bool] | None:
+    """(row, headers, recognised) of the sheet's header: the first row among the first
+    HEADER_SEARCH_ROWS with two or more known headers, else its first non-blank row."""
+    if hasattr(sheet, "reset_dimensions"):
+        sheet.reset_dimensions()  # stored dimensions are often wrong in generated files
     first = None
-    for sheet in workbook.worksheets:
-        if hasattr(sheet, "reset_dimensions"):
-            sheet.reset_dimensions()  # stored dimensions are often wrong in generated files
-        rows = sheet.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True)
-        for number, row in enumerate(rows, start=1):
-            if _blank_row(row):
-                continue
-            headers = [_cell_text(v) or "" for v in row]
-            if first is None:
-                first = (sheet, number, headers)
-            if resolver.count_known(headers) >= 2:
-                chosen = (sheet, number, headers)
-                break
-        if chosen is not None:
-            break
-    chosen = chosen or first
-    if chosen is None:
+    rows = sheet.iter_rows(min_row=1, max_row=HEADER_SEARCH_ROWS, values_only=True)
+    for number, row in enumerate(rows, start=1):
+        if _blank_row(row):
+            continue
+        headers = [_cell_text(v) or "" for v in row]
+        while headers and not headers[-1]:
+            headers.pop()
+        if resolver.count_known(headers) >= 2:
+            return number, headers, True
+        if first is None:
+            first = (number, headers, False)
+    return first
+
+
+def _read_workbook(workbook, display: str, resolver: _Resolver, sha: Future[str]) -> list[_Part]:
+    """Every sheet with a recognised header row is read (an export too long for one sheet is
+    split over several); a workbook with none reads its first non-empty sheet (and fails on
+    its headers). Rows of a sheet other than the only one read are named ``file[sheet]``."""
+    found = [(sheet, _find_header(sheet, resolver)) for sheet in workbook.worksheets]
+    found = [(sheet, header) for sheet, header in found if header is not None]
+    if not found:
         raise InputError(
             f"文件 {display} 中没有任何数据（所有工作表都是空的）。请确认导出是否成功。"
         )
-    sheet, header_row, headers = chosen
-    while headers and not headers[-1]:
-        headers.pop()
-    where = f" 工作表{_quote(sheet.title)}" if len(workbook.worksheets) > 1 else ""
+    chosen = [(sheet, header) for sheet, header in found if header[2]] or found[:1]
+    several = len(workbook.worksheets) > 1
+    parts = []
+    for sheet, (header_row, headers, _) in chosen:
+        where = f" 工作表{_quote(sheet.title)}" if several else ""
+        part = _read_sheet(sheet, header_row, headers, display, where, resolver, sha)
+        if len(chosen) > 1:
+            part.display = f"{display}[{sheet.title}]"
+        part.file = display
+        parts.append(part)
+    return parts
+
+
+def _read_sheet(
+    sheet,
+    header_row: int,
+    headers: list[str],
+    display: str,
+    where: str,
+    resolver: _Resolver,
+    sha: Future[str],
+) -> _Part:
     selection, mapping = resolver.resolve(headers, display, where=where)
     indexes = sorted(set(selection.values()))
     values: dict[int, list[str | None]] = {i: [] for i in indexes}
