@@ -1241,9 +1241,7 @@ def _ragged_error(
             f"文件 {display} {where}只有空白字符（空格或制表符），不是有效的数据行。"
             "请删除这一行后重试。"
         )
-    preview = ""
-    if text:
-        preview = "该行内容：" + (text if len(text) <= 80 else text[:80] + "…")
+    # The row's content is never shown: it holds names and ID numbers.
     fix = "请检查这一行是否多了或少了分隔符，或者有没有成对的引号。"
     if record.unclosed:
         fix = (
@@ -1257,7 +1255,7 @@ def _ragged_error(
         )
     return InputError(
         f"文件 {display} {where}有 {actual} 个字段，但表头有 {width} 个字段"
-        f"（分隔符是{_DELIMITER_NAMES.get(delimiter, delimiter)}）。{fix}{preview}"
+        f"（分隔符是{_DELIMITER_NAMES.get(delimiter, delimiter)}）。{fix}"
     )
 
 
