@@ -113,9 +113,9 @@ def write_findings(out: Path, records: list[dict[str, Any]], trail: dict[str, An
     """findings.json and findings.parquet (same records; schema version in Parquet metadata)."""
     json_path = out / "findings.json"
     with atomic_write(json_path) as handle:
-        # Compact: the C encoder is several times faster than an indented dump on big files.
-        json.dump(findings_document(records, trail, unmasked), handle, ensure_ascii=False,
-                  separators=(",", ":"))
+        # json.dumps (not json.dump) uses the C encoder: many times faster on big files.
+        handle.write(json.dumps(findings_document(records, trail, unmasked), ensure_ascii=False,
+                                separators=(",", ":")))
         handle.write("\n")
     table = pa.Table.from_pylist(records, schema=PARQUET_SCHEMA).replace_schema_metadata({
         "cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
