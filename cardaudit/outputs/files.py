@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -80,6 +83,8 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
             text = safe[column].astype("str")
             risky = text.str.match(r"^[=+\-@\t\r]").fillna(False)
             safe[column] = text.where(~risky, "'" + text)
-    with atomic_write(path, encoding="utf-8-sig") as handle:
-        safe.to_csv(handle, index=False)
+    table = pa.Table.from_pandas(safe, preserve_index=False)
+    with atomic_write(path, mode="wb") as handle:
+        handle.write(codecs.BOM_UTF8)
+        pacsv.write_csv(table, handle, write_options=pacsv.WriteOptions(quoting_style="needed"))
     return path
