@@ -15,6 +15,7 @@ from pathlib import Path
 import docx
 import pandas as pd
 import pytest
+from helpers import run
 
 from cardaudit import cli
 from cardaudit.job import AuditOptions, run_audit
@@ -26,15 +27,6 @@ AS_OF = date(2026, 10, 31)
 
 def fingerprint(rule_id: str, entity: str, key: str) -> str:
     return hashlib.sha256(f"{rule_id}|{entity}|{key}".encode()).hexdigest()[:24]
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["cardaudit", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import run
 
 from cardaudit import cli
 from cardaudit.sample import generate, normalise_id, write_sample
@@ -27,15 +28,6 @@ EVIL_ENTITY = "<script>alert(1)</script>农商行"
 EVIL_BRANCH = "<script>b</script>01"
 FORMULA = "=1+2"
 ALL = "md,html,docx,xlsx,json"
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["cardaudit", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 def docx_text(path: Path) -> str:

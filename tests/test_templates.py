@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 import zipfile
 from pathlib import Path
 
 import docx
 import pytest
+from helpers import run
 from lxml import etree
-
-from cardaudit import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -19,15 +17,6 @@ TEMPLATES = ROOT / "templates"
 ESCAPES = ("{{ ''.__class__.__mro__ }}", "{{ lipsum.__globals__ }}",
            "{{ namespace.__init__.__globals__.os }}")
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["cardaudit", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out + captured.err
 
 
 def audit_args(out: Path, *extra: str) -> list[str]:
