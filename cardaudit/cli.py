@@ -7,6 +7,7 @@ usage error; 3 internal error.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -340,6 +341,9 @@ def main() -> None:
             sys.exit(2)
         if type(exc).__name__ == "Abort":
             sys.exit(130)
+        if os.environ.get("CARDAUDIT_DEBUG"):
+            raise  # for the bank's IT department: the full traceback, on request only
         err_console.print(f"[bold red]内部错误：[/]{type(exc).__name__}。请将命令行与输入文件格式"
-                          "报告给维护人员（错误信息已略去，以免泄露个人信息）。")
+                          "报告给维护人员（错误信息已略去，以免泄露个人信息；设置环境变量 "
+                          "CARDAUDIT_DEBUG=1 可显示完整错误）。")
         sys.exit(3)
