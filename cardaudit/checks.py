@@ -154,28 +154,27 @@ def _by_group(codes: np.ndarray, uniques: np.ndarray, flag: np.ndarray, row_mask
                 reason_of(rows, row_codes), int(counted[rows].sum()))
 
 
-def person_card_count(ctx: EntityContext, p: Threshold) -> Hits:
-    codes, uniques = ctx.person
-    counts = ctx.counted_per_person
-    flag = counts >= p.minimum
+def _card_threshold(ctx: EntityContext, codes: np.ndarray, uniques: np.ndarray,
+                    counts: np.ndarray, p: Threshold, kind: str, prefix: str) -> Hits:
+    """Subjects whose counted cards reach the threshold, with every such card behind them."""
     rule_text = p.describe("张")
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return _fmt("该客户在本法人机构持有", counts[row_codes], f"张计入的借记卡（标准：{rule_text}）")
+        return _fmt(prefix, counts[row_codes], f"张计入的借记卡（标准：{rule_text}）")
 
-    return _by_group(codes, uniques, flag, ctx.counted, "person", reason, ctx.counted)
+    return _by_group(codes, uniques, counts >= p.minimum, ctx.counted, kind, reason, ctx.counted)
+
+
+def person_card_count(ctx: EntityContext, p: Threshold) -> Hits:
+    codes, uniques = ctx.person
+    return _card_threshold(ctx, codes, uniques, ctx.counted_per_person, p, "person",
+                           "该客户在本法人机构持有")
 
 
 def agent_card_count(ctx: EntityContext, p: Threshold) -> Hits:
     codes, uniques = _agent_codes(ctx, ctx.counted)
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    flag = counts >= p.minimum
-    rule_text = p.describe("张")
-
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return _fmt("该代理人代理开立", counts[row_codes], f"张计入的借记卡（标准：{rule_text}）")
-
-    return _by_group(codes, uniques, flag, ctx.counted, "agent", reason, ctx.counted)
+    return _card_threshold(ctx, codes, uniques, counts, p, "agent", "该代理人代理开立")
 
 
 def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
