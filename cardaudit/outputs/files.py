@@ -37,18 +37,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 @contextmanager
 def atomic_write(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write to a temporary file beside `path`, fsync, then rename over it (owner-only)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None,
-                       newline="" if "b" not in mode else None) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = "b" not in mode
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding if text else None,
+                                        newline="" if text else None) as handle:
+        yield handle
 
 
 def remove_stale_temporaries(folder: Path) -> int:
