@@ -175,10 +175,18 @@ _CLASS_WORDS = {"I": "I", "1": "I", "一": "I", "II": "II", "2": "II", "二": "I
 
 def account_classes(values: pd.Series) -> pd.Series:
     """Ⅰ类户/I类/一类/1 -> "I" (likewise II, III); anything else NA."""
-    text = compact_text(values, upper=True).str.replace(r"(类账户|类户|类|账户|户)$", "",
-                                                        regex=True)
-    text = text.str.replace(r"^第", "", regex=True)
-    return text.map(_CLASS_WORDS).astype("str")
+    if len(values) == 0:
+        return pd.Series([], index=values.index, dtype="str")
+    words = pa.array(list(_CLASS_WORDS), type=pa.large_string())
+    classes = pa.array(list(_CLASS_WORDS.values()), type=pa.large_string())
+
+    def classify(arr: pa.Array) -> pa.Array:
+        # Once per distinct value: a column holds a handful of spellings.
+        text = pc.replace_substring_regex(_compact_arrow(arr, True), r"(类账户|类户|类|账户|户)$", "")
+        text = pc.replace_substring_regex(text, r"^第", "")
+        return pc.take(classes, pc.index_in(text, value_set=words))
+
+    return _transform(values, classify, coded=False)[0]
 
 
 def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
