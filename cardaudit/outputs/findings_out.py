@@ -77,8 +77,11 @@ def finding_records(shown: pd.DataFrame) -> list[dict[str, Any]]:
     firsts = ~ordered["fingerprint"].duplicated().to_numpy()
     starts = np.flatnonzero(firsts)
     ends = np.append(starts[1:], len(ordered))
-    meta = ordered.loc[firsts, ["fingerprint", "rule_id", "rule_title", "severity",
-                                "legal_entity", "subject_kind", "subject"]].to_dict("records")
+    heads = ("fingerprint", "rule_id", "rule_title", "severity", "legal_entity", "subject_kind",
+             "subject")
+    head_columns = [ordered[c].astype("str").to_numpy(dtype=object, na_value=None)[firsts]
+                    for c in heads]
+    meta = [dict(zip(heads, values, strict=True)) for values in zip(*head_columns, strict=True)]
     branches = ordered["branch"].astype("str").to_numpy(dtype=object)
     records = []
     for head, start, end in zip(meta, starts, ends, strict=True):
