@@ -113,17 +113,32 @@ def _phone_arrow(arr: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
+def _phone_digits(arr: pa.Array) -> pa.Array:
+    """_phone_arrow on a column of ASCII letters and digits: letters go, +86 goes."""
+    if not pc.all(pc.ascii_is_decimal(arr)).as_py():
+        return _phone_arrow(arr)
+    return pc.replace_substring_regex(arr, r"^(?:0086|86)(1\d{10})$", r"\1")
+
+
 def _to_series(arr: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(arr.to_pandas(types_mapper=_str_dtype), index=index, dtype="str")
 
 
-def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array],
-               coded: bool) -> tuple[pd.Series, np.ndarray | None, np.ndarray | None]:
-    """Apply `fn` once per distinct value; optionally also return (codes, distinct results)."""
+def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: bool,
+               plain: Callable[[pa.Array], pa.Array] | None = None,
+               ) -> tuple[pd.Series, np.ndarray | None, np.ndarray | None]:
+    """Apply `fn` once per distinct value; optionally also return (codes, distinct results).
+
+    `plain`, if given, is what `fn` reduces to on a column of plain ASCII letters and digits
+    (no white space, nothing for NFKC to change): card, customer and phone numbers take it.
+    """
     arr = _arrow(values)
-    if not coded and pc.all(pc.ascii_is_alnum(arr)).as_py() and arr.null_count == 0:
-        # Card and customer numbers are plain ASCII: nothing to normalise per value.
-        return _to_series(fn(arr), values.index), None, None
+    if plain is not None and pc.all(pc.ascii_is_alnum(arr)).as_py():
+        out = _to_series(plain(arr), values.index)
+        if not coded:
+            return out, None, None
+        codes, uniques = factorize(out)
+        return out, codes, uniques
     encoded = pc.dictionary_encode(arr)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
@@ -146,7 +161,8 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
     """
     if len(values) == 0:
         return pd.Series([], index=values.index, dtype="str")
-    return _transform(values, lambda a: _compact_arrow(a, upper), coded=False)[0]
+    plain = pc.ascii_upper if upper else (lambda a: a)
+    return _transform(values, lambda a: _compact_arrow(a, upper), coded=False, plain=plain)[0]
 
 
 def compact_coded(values: pd.Series, upper: bool = False,
@@ -156,7 +172,8 @@ def compact_coded(values: pd.Series, upper: bool = False,
         return (pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int64),
                 np.array([], dtype=object))
     fn = _phone_arrow if phone else (lambda a: _compact_arrow(a, upper))
-    out, codes, uniques = _transform(values, fn, coded=True)
+    plain = _phone_digits if phone else None
+    out, codes, uniques = _transform(values, fn, coded=True, plain=plain)
     return out, codes, uniques  # type: ignore[return-value]
 
 
