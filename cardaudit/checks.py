@@ -18,7 +18,6 @@ import pandas as pd
 from cardaudit.blacklist import Blacklist
 from cardaudit.rules import (
     ACCOUNT_CLASSES,
-    SCOPE_TEXT,
     AccountClassParams,
     AgentHoldingParams,
     IdClassParams,
@@ -367,15 +366,3 @@ def run_check(rule: Rule, ctx: EntityContext, titles: dict[str, str]) -> Hits:
     if rule.kind == "union":
         return union(ctx, params, titles)  # type: ignore[arg-type]
     return CHECKS[rule.kind](ctx, params)
-
-
-def scope_text(rule: Rule) -> str:
-    """The Chinese description of the rows a rule looks at, for the appendix."""
-    scope = rule.params.get("scope")
-    if rule.kind in ("id_class",):
-        return SCOPE_TEXT[scope or "all"]
-    if rule.kind == "name_mismatch":
-        return SCOPE_TEXT[scope or "counted"]
-    if rule.kind == "union":
-        return "所引用规则的范围"
-    return SCOPE_TEXT["counted"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -122,7 +123,7 @@ def audit(
         bank_name=bank_name, addressee=addressee, templates=templates, formats=chosen,
         unmasked=unmasked, baseline=baseline, verification=verification)
     show = not quiet and console.is_terminal
-    with console.status("审计中…", spinner="dots") if show else _nullcontext() as status:
+    with console.status("审计中…", spinner="dots") if show else nullcontext() as status:
         outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)
     for notice in outcome.notices:
         console.print(f"[yellow]提示：[/]{escape(notice)}", highlight=False)
@@ -138,14 +139,6 @@ def audit(
     worst = outcome.worst_severity_rank()
     if threshold is not None and worst is not None and worst >= threshold:
         raise typer.Exit(1)
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _print_figures(summary: dict) -> None:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from cardaudit.errors import InputError
 from cardaudit.figures import FIGURES
-from cardaudit.outputs.findings_out import FINDINGS_SCHEMA_VERSION, mask_subject_keys
+from cardaudit.mask import mask_subjects
+from cardaudit.outputs.findings_out import FINDINGS_SCHEMA_VERSION
 from cardaudit.report import date_phrase
 
 DIFF_SCHEMA_VERSION = 1
@@ -63,7 +64,7 @@ def _brief(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The fields a comparison lists, subjects masked (masking is idempotent)."""
     if not records:
         return []
-    subjects = mask_subject_keys(pd.Series([r["subject"] for r in records], dtype="str"),
+    subjects = mask_subjects(pd.Series([r["subject"] for r in records], dtype="str"),
                                  pd.Series([r["subject_kind"] for r in records], dtype="str"))
     return [{"fingerprint": r["fingerprint"], "rule_id": r["rule_id"],
              "rule_title": r["rule_title"], "legal_entity": r["legal_entity"],

@@ -1,8 +1,8 @@
 """Normalise a loaded export: identity fields, ID classes, person keys, counted cards, quarantine.
 
 Everything here is vectorised and works on distinct values where values repeat (ID numbers,
-statuses, products). The result is the frame every check reads; its derived columns are listed in
-`DERIVED`. Rows that cannot be audited are split off with a reason instead of being dropped.
+statuses, products). The result is the frame every check reads, with its grouping keys coded as
+integers (`CODED`). Rows that cannot be audited are marked with a reason instead of being dropped.
 """
 
 from __future__ import annotations
@@ -36,12 +36,6 @@ QUARANTINE_REASONS = {
     "no_person": "无法识别客户：证件号码无效且客户号为空",
     "card_duplicate": "卡号重复（同一法人机构内已出现，仅计一次）",
 }
-
-DERIVED = (
-    "legal_entity", "card_no", "branch", "name_norm", "is_resident", "id_norm", "id_class",
-    "id18", "region_unknown", "person_key", "not_closed", "counted", "agent_key", "product",
-)
-
 
 # Text columns factorised once into integer codes; every check groups on these codes.
 CODED = {"person_key": "person_code", "agent_key": "agent_code", "name_norm": "name_code",
@@ -167,7 +161,7 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
 
 def compact_coded(values: pd.Series, upper: bool = False,
                   phone: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """compact_text (or phone_numbers) plus integer codes and the distinct results."""
+    """compact_text (or, for phones, digits without +86) plus integer codes and distinct results."""
     if len(values) == 0:
         return (pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int64),
                 np.array([], dtype=object))
@@ -179,11 +173,6 @@ def compact_coded(values: pd.Series, upper: bool = False,
 
 def _str_dtype(_: pa.DataType) -> pd.StringDtype:
     return pd.StringDtype(storage="pyarrow", na_value=np.nan)
-
-
-def phone_numbers(values: pd.Series) -> pd.Series:
-    """Digits only, a leading +86/86/0086 country code dropped; NA when no digits remain."""
-    return compact_coded(values, phone=True)[0]
 
 
 _CLASS_WORDS = {"I": "I", "1": "I", "一": "I", "II": "II", "2": "II", "二": "II",

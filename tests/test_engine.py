@@ -146,3 +146,13 @@ def test_row_order_does_not_change_figures(order: int) -> None:
     stats = result.entities[0].statistics
     assert (stats["customers_over_limit"], stats["id_mismatch"], stats["id_nonexistent"],
             stats["id_noncompliant"]) == (1, 1, 1, 2)
+
+
+def test_unknown_region_code_is_a_warning_not_a_class() -> None:
+    from cardaudit.idcard import calc_check_digit
+
+    unknown = "99010119900101123"
+    unknown += calc_check_digit(unknown)
+    entity = run([{"id_number": unknown}, {"id_number": unknown}, {"id_number": A}]).entities[0]
+    assert entity.warnings == {"region_unknown_persons": 1}
+    assert entity.statistics["id_nonexistent"] == 0 and entity.statistics["id_noncompliant"] == 0

@@ -73,7 +73,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     for column in safe.columns:
         if safe[column].dtype == "str" or safe[column].dtype == object:
             text = safe[column].astype("str")
-            risky = text.str.match(r"^[=+\-@\t\r]").fillna(False)
+            risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
             safe[column] = text.where(~risky, "'" + text)
     table = pa.Table.from_pandas(safe, preserve_index=False)
     with atomic_write(path, mode="wb") as handle:

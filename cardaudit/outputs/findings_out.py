@@ -24,17 +24,15 @@ FINDINGS_SCHEMA_VERSION = 1
 FINGERPRINT_RULE = "sha256(rule_id|legal_entity|subject_key) 的十六进制前24位"
 ROW_FIELDS = ("branch", "customer_id", "card_no", "product", "status", "open_date", "name",
               "id_number", "reason", "source_file", "source_row")
-SUBJECT_KIND_LABELS = {"person": "客户", "agent": "代理人", "phone": "手机号"}
+
+
+def _digest(triple: str) -> str:
+    return hashlib.sha256(triple.encode()).hexdigest()[:24]
 
 
 def fingerprint(rule_id: str, legal_entity: str, subject_key: str) -> str:
     """The stable identity of one finding across runs (hex, 24 characters)."""
-    return hashlib.sha256(f"{rule_id}|{legal_entity}|{subject_key}".encode()).hexdigest()[:24]
-
-
-def mask_subject_keys(keys: pd.Series, kinds: pd.Series) -> pd.Series:
-    """Subjects masked by kind: phones as 139****0001, ID numbers as 4305**********1234."""
-    return mask_subjects(keys, kinds)
+    return _digest(f"{rule_id}|{legal_entity}|{subject_key}")
 
 
 def all_findings(result: engine.AuditResult) -> pd.DataFrame:
@@ -50,7 +48,7 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
     shown = findings.copy()
     shown["subject"] = findings["subject_key"].astype("str")
     if not unmasked and len(findings):
-        shown["subject"] = mask_subject_keys(findings["subject_key"], findings["subject_kind"])
+        shown["subject"] = mask_subjects(findings["subject_key"], findings["subject_kind"])
         shown["name"] = mask_names(findings["name"])
         shown["id_number"] = mask_ids(findings["id_number"])
     for column in ("legal_entity", "subject_key"):
@@ -59,8 +57,7 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
     triple = shown["rule_id"].astype("str") + "|" + shown["legal_entity"] + "|" + \
         shown["subject_key"]
     codes, uniques = pd.factorize(triple)
-    prints = np.array([hashlib.sha256(t.encode()).hexdigest()[:24] for t in uniques],
-                      dtype=object)
+    prints = np.array([_digest(t) for t in uniques], dtype=object)
     shown["fingerprint"] = prints[codes] if len(codes) else pd.Series(dtype="str")
     return shown
 

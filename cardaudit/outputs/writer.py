@@ -7,8 +7,6 @@ from pathlib import Path
 from cardaudit import report
 from cardaudit.outputs.files import safe_file_name, write_text
 
-REPORT_FORMATS = ("md", "html", "docx")
-
 
 def report_stem(name: str) -> str:
     """report_<法人机构> (or report_合计): the file name of one report without its suffix."""
