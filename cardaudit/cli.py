@@ -12,12 +12,14 @@ import sys
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from cardaudit.ledger_cli import ledger_app
+from cardaudit.terminal import console, err_console, fail
 
 if TYPE_CHECKING:
     from cardaudit.rules import RulePack
@@ -33,13 +35,7 @@ rules_app = typer.Typer(help="规则包：校验、测试、列出与解释规�
                         rich_markup_mode=None)
 app.add_typer(rules_app, name="rules")
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]错误：[/]{escape(message)}", highlight=False)
-    raise typer.Exit(code)
+app.add_typer(ledger_app, name="ledger")
 
 
 def _parse_date(text: str | None) -> date:
@@ -101,6 +97,8 @@ def audit(
     unmasked: Annotated[bool, typer.Option("--unmasked", help="输出文件中不脱敏（完整证件号码、姓名）。仅限授权使用：记入 summary.json，并在每页/每个工作表标注“本文件含未脱敏个人信息”。")] = False,
     verification: Annotated[Path | None, typer.Option("--verification", help="联网核查结果文件（证件号码、姓名、核查结果，如 一致/姓名不一致/号码不存在）：并入姓名与身份证号不匹配、证件号码不存在的统计，报告注明方法。")] = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="上期输出目录（或其 summary.json）：比较新增、已整改、持续存在的问题与各项数字变化，报告增加“五、与上期比较”。")] = None,
+    ledger: Annotated[str | None, typer.Option("--ledger", help="核查台账：SQLite 文件路径（不存在则新建）或 postgresql://用户@主机/库名。记录本次审计：新发现记为待核查，不再发现的记为已整改，已登记的核查结果保留；报告增加核查进展。")] = None,
+    ledger_by: Annotated[str | None, typer.Option("--ledger-by", help="记入台账的操作人（默认当前登录用户名）。")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度。")] = False,
 ) -> None:
     """审计导出文件，生成各法人机构的自查报告（Markdown/HTML/Word）、发现清单与 summary.json。"""
@@ -121,7 +119,8 @@ def audit(
         as_of=_parse_date(as_of), config=config,
         blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
         bank_name=bank_name, addressee=addressee, templates=templates, formats=chosen,
-        unmasked=unmasked, baseline=baseline, verification=verification)
+        unmasked=unmasked, baseline=baseline, verification=verification, ledger=ledger,
+        ledger_actor=ledger_by)
     show = not quiet and console.is_terminal
     with console.status("审计中…", spinner="dots") if show else nullcontext() as status:
         outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)
@@ -132,6 +131,8 @@ def audit(
         counts = outcome.comparison["counts"]
         console.print(f"与上期比较：新增问题 {counts['new']} 个，已整改 {counts['resolved']} 个，"
                       f"持续存在 {counts['persisting']} 个。", highlight=False)
+    if "ledger" in outcome.summary:
+        _print_ledger(outcome.summary["ledger"])
     if unmasked:
         console.print("[bold yellow]注意：[/]输出文件含未脱敏个人信息（--unmasked），已记入 summary.json；"
                       "请按本行个人信息保护制度保管。", highlight=False)
@@ -139,6 +140,12 @@ def audit(
     worst = outcome.worst_severity_rank()
     if threshold is not None and worst is not None and worst >= threshold:
         raise typer.Exit(1)
+
+
+def _print_ledger(section: dict) -> None:
+    console.print(f"核查台账 {escape(section['ledger'])}（第{section['run_id']}次记录）：本次发现 "
+                  f"{section['found']} 项，新增 {section['new']}，再次发现 {section['reopened']}，"
+                  f"沿用已登记结果 {section['carried']}，已整改 {section['resolved']}。", highlight=False)
 
 
 def _print_figures(summary: dict) -> None:

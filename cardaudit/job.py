@@ -49,6 +49,8 @@ class AuditOptions:
     unmasked: bool = False  # an explicit choice, recorded in summary.json and on every page
     baseline: Path | None = None  # a previous output folder to compare with
     verification: Path | None = None  # 联网核查 result file
+    ledger: str | None = None  # verification ledger: SQLite file or postgresql:// URL
+    ledger_actor: str | None = None  # who records the run (default: the login name)
 
 
 @dataclass
@@ -130,6 +132,22 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         comparison = diff.compare(baseline, current)
         summary["baseline"] = diff.summary_section(comparison)
 
+    ledger_views: dict[str, Any] = {}
+    if options.ledger:
+        from cardaudit.ledger import audit as ledger_audit
+
+        say("记录核查台账")
+        recorded = ledger_audit.record(
+            options.ledger, records=records if not options.unmasked else
+            findings_out.finding_records(findings_out.shown_findings(
+                findings_out.all_findings(result), unmasked=False)),
+            unmasked_records=records if options.unmasked else None,
+            entities=[e.name for e in result.entities], rules=pack.enabled(), trail=trail,
+            figures={"entities": summary["entities"], "total": summary["total"]},
+            actor=options.ledger_actor)
+        summary["ledger"] = recorded.summary()
+        ledger_views = recorded.views
+
     out = options.out_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +156,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         raise ConfigError(f"无法创建输出目录 {out.name}：{exc.strerror}。请检查路径与权限。") from None
     say("写出报告")
     written = _write_reports(options, result, pack, trail, list_info, comparison, notices,
-                             checked.describe() if checked else None)
+                             checked.describe() if checked else None, ledger_views)
     if "xlsx" in options.formats:
         from cardaudit.outputs.workbook import write_workbook
 
@@ -163,7 +181,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
 def _write_reports(options: AuditOptions, result: engine.AuditResult, pack: RulePack,
                    trail: dict[str, Any], list_info: dict[str, Any],
                    comparison: dict[str, Any] | None, notices: list[str],
-                   method: str | None) -> list[Path]:
+                   method: str | None, ledger_views: dict[str, Any]) -> list[Path]:
     """md/html/docx per legal entity, plus report_合计 when there are several entities."""
     common = {"pack": pack, "as_of": options.as_of, "trail": trail, "bank_name": None,
               "addressee": options.addressee, "blacklist": list_info,
@@ -172,14 +190,16 @@ def _write_reports(options: AuditOptions, result: engine.AuditResult, pack: Rule
     jobs = []
     for entity in result.entities:
         section = diff.report_section(comparison, entity.name) if comparison else None
-        jobs.append((entity.name, report.context(entity, comparison=section, **common)))
+        jobs.append((entity.name, report.context(entity, comparison=section,
+                                                 ledger=ledger_views.get(entity.name), **common)))
     if len(result.entities) > 1:
         total = report.TotalView(names=[e.name for e in result.entities],
                                  table=consolidated.entity_table(result),
                                  branch_entities=consolidated.branch_entities(result))
         section = diff.report_section(comparison, None) if comparison else None
         jobs.append((consolidated.TOTAL_NAME, report.context(
-            consolidated.combine(result), comparison=section, total=total, **common)))
+            consolidated.combine(result), comparison=section, total=total,
+            ledger=ledger_views.get(consolidated.TOTAL_NAME), **common)))
     stems = [writer.report_stem(name) for name, _ in jobs]
     if len(jobs) > 1 and stems[-1] in stems[:-1]:  # an entity itself named 合计
         stems[-1] += "_全部法人机构"

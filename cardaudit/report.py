@@ -133,7 +133,8 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
             verification: str | None = None, unmasked: bool = False,
             notices: list[str] | None = None,
             comparison: dict[str, Any] | None = None,
-            total: TotalView | None = None) -> ReportContext:
+            total: TotalView | None = None,
+            ledger: dict[str, Any] | None = None) -> ReportContext:
     """Build the template values for one legal entity's report (or the consolidated one)."""
     stats = entity.statistics
     today = date.today()
@@ -174,6 +175,7 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
         "unmasked": unmasked,
         "banner": UNMASKED_BANNER if unmasked else "",
         "comparison": comparison,
+        "ledger": ledger,  # 核查 progress from the verification ledger (audit --ledger)
         "addressee": addressee,
         "as_of": as_of.isoformat(),
         "as_of_phrase": date_phrase(as_of),

@@ -247,8 +247,9 @@ def body(doc) -> None:
     para(doc, "{%p else %}")
     para(doc, "1、本次自查未发现超限开卡、代理开卡、名单客户持卡及身份信息不合规问题。")
     para(doc, "{%p endif %}")
-    para(doc, "{{ problems | length + 1 }}、对已开立{{ t.customers }}张以上借记卡的客户，须逐户联系核实开卡是否本人"
-              "意愿，核实工作正在开展。")
+    para(doc, "{% if ledger %}{{ problems | length + 1 }}、{{ ledger.sentence }}（分网点情况见附录五）{% else %}"
+              "{{ problems | length + 1 }}、对已开立{{ t.customers }}张以上借记卡的客户，须逐户联系核实开卡是否本人"
+              "意愿，核实工作正在开展。{% endif %}")
     para(doc, "{{ problems | length + 2 }}、对开通网银、手机银行业务的客户，目前尚无技术手段核实预留手机号码是否为"
               "客户本人实名登记。")
     para(doc, "{%p if rows.quarantined %}")
@@ -320,6 +321,19 @@ def appendices(doc) -> None:
     para(doc, "输入文件：{{ f.file }}（{{ f.rows }}条，SHA-256 {{ f.sha256 }}）")
     para(doc, "{%p endfor %}")
     para(doc, "生成时间：{{ trail.generated_at }}")
+    para(doc, "{%p if ledger %}")
+    para(doc, "附录五、核查台账进展（{{ ledger.rule_id }} {{ ledger.rule_title }}）", "Heading 1")
+    loop_table(doc, ["网点", "发现（户）", "已联系（户）", "非本人意愿（户/张）", "已中止服务（户/张）", "已销户（户）",
+                     "无法联系（户）", "待核查（户）", "已整改（户）"], "b in ledger.branches + [ledger.total_row]",
+               ["{{ b.branch }}", "{{ b.found }}", "{{ b.contacted }}（本人意愿{{ b.own_will }}）",
+                "{{ b.against_will }}／{{ b.against_will_cards }}", "{{ b.stopped }}／{{ b.stopped_cards }}",
+                "{{ b.closed }}", "{{ b.unreachable }}", "{{ b.pending }}", "{{ b.resolved }}"],
+               [2.6, 1.4, 2.2, 2.0, 2.0, 1.4, 1.4, 1.4, 1.4])
+    para(doc, "{{ ledger.basis }}")
+    para(doc, "{%p for s in ledger.statuses %}")
+    para(doc, "{{ s.status }}：{{ s.meaning }}")
+    para(doc, "{%p endfor %}")
+    para(doc, "{%p endif %}")
 
 
 def build(out: Path = OUT) -> Path:

@@ -114,14 +114,14 @@ def export_worklists(ledger: Ledger, out_dir: Path, *, branch: str | None = None
 
 def _cell(column: str, row: dict[str, Any]) -> Any:
     value = row[column if column != "outcome" else "status"]
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return None
     if column == "customer_ids":
         return "、".join(json.loads(value))
     if column == "cards":
         return "、".join(c["card_no"] for c in json.loads(value))
     if column == "contact_date":
-        return date.fromisoformat(value) if value else None
-    if pd.isna(value) if not isinstance(value, str) else False:
-        return None
+        return date.fromisoformat(value)
     return value
 
 
