@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import run
+from ledger_support import fill_worklists, ledger_target
 
 from cardaudit.ledger import (
     AGAINST_WILL,
@@ -28,8 +30,6 @@ from cardaudit.ledger import (
 )
 from cardaudit.ledger.db import database_url, events, findings, runs
 from cardaudit.sample import check_char, generate
-from helpers import run
-from ledger_support import fill_worklists, ledger_target
 
 MONTHS = ("2026-08-31", "2026-09-30", "2026-10-31")
 RULE = "CARD-4PLUS"
