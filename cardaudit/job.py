@@ -125,10 +125,11 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
                                 "unreadable": checked.unreadable} if checked else None)
     summary["outputs"] = {"formats": options.formats}
     shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked)
-    records = findings_out.finding_records(shown)
+    table = findings_out.findings_table(shown)
     comparison = None
     if baseline is not None:
-        current = diff.Run(source=options.out_dir.resolve().name, summary=summary, findings=records)
+        current = diff.Run(source=options.out_dir.resolve().name, summary=summary,
+                           findings=table.to_pylist())
         comparison = diff.compare(baseline, current)
         summary["baseline"] = diff.summary_section(comparison)
 
@@ -138,10 +139,10 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
 
         say("记录核查台账")
         recorded = ledger_audit.record(
-            options.ledger, records=records if not options.unmasked else
+            options.ledger, records=table.to_pylist() if not options.unmasked else
             findings_out.finding_records(findings_out.shown_findings(
                 findings_out.all_findings(result), unmasked=False)),
-            unmasked_records=records if options.unmasked else None,
+            unmasked_records=table.to_pylist() if options.unmasked else None,
             entities=[e.name for e in result.entities], rules=pack.enabled(), trail=trail,
             figures={"entities": summary["entities"], "total": summary["total"]},
             actor=options.ledger_actor)
@@ -163,7 +164,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         written.append(write_workbook(out / "findings.xlsx", result, shown, pack,
                                       as_of=options.as_of.isoformat(), unmasked=options.unmasked))
     if "json" in options.formats:
-        written += findings_out.write_findings(out, records, trail, options.unmasked)
+        written += findings_out.write_findings(out, table, trail, options.unmasked)
     written.append(write_csv(out / "findings.csv", findings_csv(shown)))
     written.append(write_csv(out / "quarantine.csv",
                              masked_quarantine(result.quarantined, options.unmasked)))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cardaudit import engine
@@ -62,30 +63,101 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
     return shown
 
 
-def finding_records(shown: pd.DataFrame) -> list[dict[str, Any]]:
-    """One record per rule x legal entity x subject (from `shown_findings`), sorted stably."""
+_HEADS = ("fingerprint", "rule_id", "rule_title", "severity", "legal_entity", "subject_kind",
+          "subject")
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    """A text column as an Arrow large_string array (missing values null)."""
+    return pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+
+
+def findings_table(shown: pd.DataFrame) -> pa.Table:
+    """One row per rule x legal entity x subject (from `shown_findings`), built column by column.
+
+    Sorted stably by legal entity, rule, shown subject and fingerprint; `rows` lists the rows behind
+    each finding in that order and `branches` their distinct branches in code-point order.
+    """
     if not len(shown):
-        return []
+        return PARQUET_SCHEMA.empty_table()
     ordered = shown.sort_values(["legal_entity", "rule_id", "subject", "fingerprint"],
                                 kind="stable")
-    columns = [ordered["source_row"].astype("int64").tolist() if c == "source_row" else
-               ordered[c].astype("str").to_numpy(dtype=object, na_value=None) for c in ROW_FIELDS]
-    rows = [dict(zip(ROW_FIELDS, values, strict=True)) for values in zip(*columns, strict=True)]
     firsts = ~ordered["fingerprint"].duplicated().to_numpy()
     starts = np.flatnonzero(firsts)
-    ends = np.append(starts[1:], len(ordered))
-    heads = ("fingerprint", "rule_id", "rule_title", "severity", "legal_entity", "subject_kind",
-             "subject")
-    head_columns = [ordered[c].astype("str").to_numpy(dtype=object, na_value=None)[firsts]
-                    for c in heads]
-    meta = [dict(zip(heads, values, strict=True)) for values in zip(*head_columns, strict=True)]
-    branches = ordered["branch"].astype("str").to_numpy(dtype=object)
-    records = []
-    for head, start, end in zip(meta, starts, ends, strict=True):
-        items = rows[start:end]
-        records.append({**head, "branches": sorted(set(branches[start:end])),
-                        "reason": items[0]["reason"], "rows": items})
-    return records
+    offsets = pa.array(np.append(starts, len(ordered)), type=pa.int32())
+    heads = {c: _strings(ordered[c]).take(pa.array(starts)) for c in _HEADS}
+    row_arrays = [pa.array(ordered[c].astype("int64"), type=pa.int64()) if c == "source_row"
+                  else _strings(ordered[c]) for c in ROW_FIELDS]
+    rows = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays(row_arrays, ROW_FIELDS))
+    group = np.cumsum(firsts) - 1
+    distinct = (pd.DataFrame({"group": group, "branch": ordered["branch"].astype("str").to_numpy()})
+                .drop_duplicates().sort_values(["group", "branch"], kind="stable"))
+    counts = np.bincount(distinct["group"].to_numpy(), minlength=len(starts))
+    branch_offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), type=pa.int32())
+    branches = pa.ListArray.from_arrays(branch_offsets, _strings(distinct["branch"]))
+    columns = {**heads, "branches": branches,
+               "reason": row_arrays[ROW_FIELDS.index("reason")].take(pa.array(starts)),
+               "rows": rows}
+    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in PARQUET_SCHEMA],
+                                schema=PARQUET_SCHEMA)
+
+
+def finding_records(shown: pd.DataFrame) -> list[dict[str, Any]]:
+    """The findings as Python records (for the month-over-month diff and the ledger)."""
+    return findings_table(shown).to_pylist()
+
+
+# json.dumps escapes these (ensure_ascii=False); other C0 controls become \u00XX.
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
+                 ("\b", "\\b"), ("\f", "\\f"))
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _json_literals(values: pa.Array) -> pa.Array:
+    """Each value as the JSON text json.dumps(..., ensure_ascii=False) writes ("null" if null)."""
+    if pa.types.is_integer(values.type):
+        return pc.fill_null(values.cast(pa.large_string()), _lit("null"))
+    text = values.cast(pa.large_string())
+    if pc.any(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]')).as_py():  # rare: escape
+        for plain, escaped in _JSON_ESCAPES:
+            text = pc.replace_substring(text, plain, escaped)
+        if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
+            for code in range(32):
+                text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
+    return pc.fill_null(pc.binary_join_element_wise(_lit('"'), text, _lit('"'), _lit("")),
+                        _lit("null"))
+
+
+def _json_objects(fields: list[tuple[str, pa.Array]]) -> pa.Array:
+    """Per element: {"k1":v1,"k2":v2,...} from JSON literal arrays (compact separators)."""
+    parts: list[Any] = []
+    for i, (key, literal) in enumerate(fields):
+        parts += [_lit(("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":"),
+                  literal]
+    parts.append(_lit("}"))
+    return pc.binary_join_element_wise(*parts, _lit(""))
+
+
+def _json_lists(lists: pa.ListArray, items: pa.Array) -> pa.Array:
+    """Per list: [item,item,...] where `items` are the JSON texts of the flattened elements."""
+    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, items), _lit(","))
+    return pc.binary_join_element_wise(_lit("["), joined, _lit("]"), _lit(""))
+
+
+def findings_json_items(table: pa.Table) -> pa.Array:
+    """Each finding record of `table` as compact JSON text, identical to json.dumps of the record."""
+    rows = table.column("rows").combine_chunks()
+    structs = rows.flatten()
+    row_json = _json_objects([(f, _json_literals(structs.field(f))) for f in ROW_FIELDS])
+    branches = table.column("branches").combine_chunks()
+    fields = [(c, _json_literals(table.column(c).combine_chunks())) for c in _HEADS]
+    fields += [("branches", _json_lists(branches, _json_literals(branches.flatten()))),
+               ("reason", _json_literals(table.column("reason").combine_chunks())),
+               ("rows", _json_lists(rows, row_json))]
+    return _json_objects(fields)
 
 
 def findings_document(records: list[dict[str, Any]], trail: dict[str, Any],
@@ -108,20 +180,30 @@ PARQUET_SCHEMA = pa.schema([
 ])
 
 
-def write_findings(out: Path, records: list[dict[str, Any]], trail: dict[str, Any],
+def write_findings(out: Path, table: pa.Table, trail: dict[str, Any],
                    unmasked: bool) -> list[Path]:
-    """findings.json and findings.parquet (same records; schema version in Parquet metadata)."""
+    """findings.json and findings.parquet (same records; schema version in Parquet metadata).
+
+    findings.json is assembled from Arrow string kernels, byte for byte what json.dumps of the
+    records with compact separators writes, without building a Python object per row.
+    """
     json_path = out / "findings.json"
+    document = json.dumps(findings_document([], trail, unmasked) | {"count": table.num_rows},
+                          ensure_ascii=False, separators=(",", ":"))
+    assert document.endswith('"findings":[]}')
     with atomic_write(json_path) as handle:
-        # json.dumps (not json.dump) uses the C encoder: many times faster on big files.
-        handle.write(json.dumps(findings_document(records, trail, unmasked), ensure_ascii=False,
-                                separators=(",", ":")))
-        handle.write("\n")
-    table = pa.Table.from_pylist(records, schema=PARQUET_SCHEMA).replace_schema_metadata({
-        "cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
-        "cardaudit.unmasked": "true" if unmasked else "false",
-        "cardaudit.fingerprint": FINGERPRINT_RULE})
+        handle.write(document[:-2])
+        items = findings_json_items(table) if table.num_rows else pa.array([], pa.large_string())
+        step = 20_000
+        for start in range(0, len(items), step):
+            if start:
+                handle.write(",")
+            handle.write(",".join(items.slice(start, step).to_pylist()))
+        handle.write("]}\n")
+    metadata = {"cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
+                "cardaudit.unmasked": "true" if unmasked else "false",
+                "cardaudit.fingerprint": FINGERPRINT_RULE}
     parquet_path = out / "findings.parquet"
     with atomic_path(parquet_path) as tmp:
-        pq.write_table(table, tmp)
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
     return [json_path, parquet_path]

@@ -1,0 +1,61 @@
+"""findings.json is assembled by Arrow string kernels: it must equal json.dumps of the records."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cardaudit.outputs.findings_out import ROW_FIELDS, findings_json_items, findings_table
+
+SOME_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+TEXT = st.one_of(st.none(), SOME_TEXT)
+
+
+def shown_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in frame:
+        if column != "source_row":
+            frame[column] = frame[column].astype("str")
+    return frame
+
+
+ROW = st.fixed_dictionaries({
+    **{f: TEXT for f in ROW_FIELDS if f not in ("branch", "source_row")},
+    "branch": st.sampled_from(["43052201", "网点\"甲\"", "b\\2", "分理处\n二"]),
+    "source_row": st.integers(min_value=2, max_value=10**9),
+    "fingerprint": st.sampled_from(["f1", "f2", "f3"]),
+    "rule_id": st.sampled_from(["CARD-4PLUS", "ID-MISSING"]),
+    "rule_title": SOME_TEXT, "severity": st.just("违规"),
+    "legal_entity": st.sampled_from(["甲行", "乙行"]), "subject_kind": st.just("person"),
+    "subject": st.sampled_from(["4305**********1234", "C001"]),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ROW, min_size=1, max_size=25))
+def test_json_items_equal_json_dumps_of_the_records(rows: list[dict]) -> None:
+    # One finding per fingerprint: its head fields come from its first row, as in the engine.
+    heads = {}
+    for r in rows:
+        heads.setdefault(r["fingerprint"], {k: r[k] for k in ("rule_id", "rule_title", "severity",
+                                                              "legal_entity", "subject_kind",
+                                                              "subject")})
+    consistent = [{**r, **heads[r["fingerprint"]]} for r in rows]
+    table = findings_table(shown_frame(consistent))
+    expected = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in table.to_pylist()]
+    assert findings_json_items(table).to_pylist() == expected
+    assert table.num_rows == len(heads)
+    assert sum(len(r["rows"]) for r in table.to_pylist()) == len(rows)
+
+
+def test_control_characters_are_escaped_like_json_dumps() -> None:
+    row = {**dict.fromkeys(ROW_FIELDS, "x"), "name": "a\x00b\x1fc\x7f\u2028\"\\\t", "source_row": 5,
+           "fingerprint": "f", "rule_id": "R", "rule_title": "T", "severity": "违规",
+           "legal_entity": "甲", "subject_kind": "person", "subject": "s"}
+    table = findings_table(shown_frame([row]))
+    (text,) = findings_json_items(table).to_pylist()
+    assert text == json.dumps(table.to_pylist()[0], ensure_ascii=False, separators=(",", ":"))
+    assert "\\u0000" in text and "\\u001f" in text
