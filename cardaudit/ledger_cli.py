@@ -29,14 +29,11 @@ def export(
     unmasked: Annotated[bool, typer.Option("--unmasked", help="不脱敏（仅当台账本身未脱敏时有效；仅限授权使用）。")] = False,
 ) -> None:
     """导出网点核查清单：未办结事项，核查结果列为下拉选项，另有非本人意愿卡数、联系日期、备注列。"""
-    from cardaudit.ledger.db import open_ledger
+    from cardaudit.ledger.db import opened
     from cardaudit.ledger.worklist import export_worklists
 
-    book = open_ledger(ledger, create=False)
-    try:
+    with opened(ledger) as book:
         written = export_worklists(book, out, branch=branch, entity=entity, unmasked=unmasked)
-    finally:
-        book.dispose()
     if not written:
         console.print("没有未办结的核查事项" + (f"（网点 {escape(branch)}）" if branch else "") + "。",
                       highlight=False)
@@ -54,13 +51,12 @@ def import_(
     """导入填好的核查清单：逐行校验（未知事项、非法结果、未来日期等逐行报错），其余行在一个事务中写入。"""
     from cardaudit.job import check_inputs_exist
     from cardaudit.ledger.audit import actor_name
-    from cardaudit.ledger.db import open_ledger
+    from cardaudit.ledger.db import opened
     from cardaudit.ledger.worklist import import_worklist
 
     check_inputs_exist(files)
-    book = open_ledger(ledger, create=False)
     rejected = 0
-    try:
+    with opened(ledger) as book:
         for path in files:
             report = import_worklist(book, path, actor_name(by))
             rejected += report.rejected
@@ -70,8 +66,6 @@ def import_(
                           highlight=False)
             for problem in report.problems:
                 err_console.print(f"[red]拒绝：[/]{escape(problem.text(path.name))}", highlight=False)
-    finally:
-        book.dispose()
     if rejected:
         fail(f"有 {rejected} 行未导入（原因见上）。请改正后重新导入这些行；已导入的行不会重复记录。")
 
@@ -85,14 +79,11 @@ def forms(
     templates: Annotated[Path | None, typer.Option(help="本行修改过的模板目录（verification_forms.docx）。")] = None,
 ) -> None:
     """为每位待联系客户生成《开卡意愿核查记录表》与《非本人意愿开立银行卡处置协议》（Word，可按本行修改模板）。"""
-    from cardaudit.ledger.db import open_ledger
+    from cardaudit.ledger.db import opened
     from cardaudit.ledger.forms import write_forms
 
-    book = open_ledger(ledger, create=False)
-    try:
+    with opened(ledger) as book:
         written = write_forms(book, out, branch=branch, entity=entity, templates=templates)
-    finally:
-        book.dispose()
     if not written:
         console.print("没有待联系的客户。", highlight=False)
     for path, customers in written:
@@ -102,12 +93,9 @@ def forms(
 @ledger_app.command("status")
 def status(ledger: LedgerOption, entity: EntityOption = None) -> None:
     """按法人机构与网点列出台账中各状态的事项数，以及最近几次审计与导入。"""
-    from cardaudit.ledger.db import open_ledger
+    from cardaudit.ledger.db import opened
     from cardaudit.ledger.overview import overview_tables
 
-    book = open_ledger(ledger, create=False)
-    try:
+    with opened(ledger) as book:
         for table in overview_tables(book, entity):
             console.print(table)
-    finally:
-        book.dispose()

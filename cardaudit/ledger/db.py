@@ -196,6 +196,16 @@ def open_ledger(target: str, *, create: bool = True, unmasked: bool = False) -> 
     return Ledger(engine=engine, url=shown, unmasked=found == "true")
 
 
+@contextmanager
+def opened(target: str) -> Iterator[Ledger]:
+    """An existing ledger, its connections closed afterwards."""
+    ledger = open_ledger(target, create=False)
+    try:
+        yield ledger
+    finally:
+        ledger.dispose()
+
+
 def _first_line(exc: Exception) -> str:
     text = str(getattr(exc, "orig", exc) or exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -9,7 +9,6 @@ sandboxed environment as the Word report. Customers are persons with findings th
 from __future__ import annotations
 
 import json
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 import pandas as pd
 
 from cardaudit import report
-from cardaudit.errors import ConfigError
 from cardaudit.ledger import PENDING, UNREACHABLE
 from cardaudit.ledger.worklist import open_findings
 from cardaudit.mask import mask_subjects
 from cardaudit.outputs.files import atomic_path, safe_file_name
-from cardaudit.outputs.word import environment
+from cardaudit.outputs.word import render_template
 
 TEMPLATE_NAME = "verification_forms.docx"
 AWAITING = (PENDING, UNREACHABLE)
@@ -59,9 +57,6 @@ def customers(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def write_forms(ledger: Any, out_dir: Path, *, branch: str | None = None,
                 entity: str | None = None, templates: Path | None = None) -> list[tuple[Path, int]]:
     """Render one forms document per legal entity x branch; returns (file, customers)."""
-    from docx.opc.exceptions import PackageNotFoundError
-    from docxtpl import DocxTemplate
-
     frame = open_findings(ledger, branch, entity)
     frame = frame[frame["status"].isin(AWAITING) & (frame["subject_kind"] == "person")]
     if ledger.unmasked and len(frame):  # forms are printed: always masked
@@ -77,18 +72,9 @@ def write_forms(ledger: Any, out_dir: Path, *, branch: str | None = None,
         groups.setdefault((person["legal_entity"], person["branch"]), []).append(person)
     written = []
     for (entity_name, branch_name), members in sorted(groups.items()):
-        try:
-            document = DocxTemplate(str(source))
-            document.init_docx()
-        except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-            raise ConfigError(f"无法读取表单模板 {source.name}：{exc}。模板须为 .docx 文件"
-                              "（可用 templates/build_ledger_forms.py 重新生成）。") from None
         values = {"bank": entity_name, "branch": branch_name, "customers": members,
                   "generated_at": stamp, "banner": ""}
-        try:
-            document.render(values, jinja_env=environment(), autoescape=True)
-        except Exception as exc:
-            raise report.template_error(TEMPLATE_NAME, exc) from None
+        document = render_template(source, values, "build_ledger_forms.py")
         path = out_dir / f"核查表单_{safe_file_name(entity_name)}_{safe_file_name(branch_name)}.docx"
         with atomic_path(path) as tmp:
             document.save(str(tmp))

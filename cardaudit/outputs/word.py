@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -33,22 +34,27 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def write_docx(path: Path, ctx: report.ReportContext, templates: Path | None = None) -> Path:
-    """Render the Word template with the report context and save it atomically."""
+def render_template(source: Path, values: dict, builder: str) -> Any:
+    """A docxtpl document rendered from `source` in the sandbox; errors name the template."""
     from docx.opc.exceptions import PackageNotFoundError
     from docxtpl import DocxTemplate
 
-    source = template_path(templates)
     try:
         document = DocxTemplate(str(source))
         document.init_docx()
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise ConfigError(f"无法读取 Word 模板 {source.name}：{exc}。模板须为 .docx 文件"
-                          "（可用 templates/build_report_docx.py 重新生成）。") from None
+                          f"（可用 templates/{builder} 重新生成）。") from None
     try:
-        document.render(ctx.values, jinja_env=environment(), autoescape=True)
+        document.render(values, jinja_env=environment(), autoescape=True)
     except Exception as exc:
-        raise report.template_error(TEMPLATE_NAME, exc) from None
+        raise report.template_error(source.name, exc) from None
+    return document
+
+
+def write_docx(path: Path, ctx: report.ReportContext, templates: Path | None = None) -> Path:
+    """Render the Word template with the report context and save it atomically."""
+    document = render_template(template_path(templates), ctx.values, "build_report_docx.py")
     fit_tables(document)
     properties = document.docx.core_properties
     properties.title = f"{ctx.values['bank']} 断卡自查工作汇报（截止 {ctx.values['as_of']}）"
