@@ -80,7 +80,7 @@ def _load_mapping(path: Path | None) -> dict[str, str | list[str]] | None:
 
 @app.command()
 def audit(
-    exports: Annotated[list[Path], typer.Argument(help="借记卡导出文件（CSV/XLSX/Parquet），可多个（如每个网点一个）。")],
+    exports: Annotated[list[str] | None, typer.Argument(help="借记卡导出文件（CSV/XLSX/Parquet），可多个（如每个网点一个）；--engine spark 时为 Parquet 文件或目录（可为 hdfs:// 等路径）。", show_default=False, metavar="EXPORTS")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="输出目录：summary.json、报告、发现清单。")] = Path("cardaudit_out"),
     blacklist: Annotated[Path | None, typer.Option(help="公安/司法机关名单文件（出租出借出售账户人员）。")] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="规则包目录（默认使用内置规则包）。")] = None,
@@ -99,6 +99,9 @@ def audit(
     baseline: Annotated[Path | None, typer.Option("--baseline", help="上期输出目录（或其 summary.json）：比较新增、已整改、持续存在的问题与各项数字变化，报告增加“五、与上期比较”。")] = None,
     ledger: Annotated[str | None, typer.Option("--ledger", help="核查台账：SQLite 文件路径（不存在则新建）或 postgresql://用户@主机/库名。记录本次审计：新发现记为待核查，不再发现的记为已整改，已登记的核查结果保留；报告增加核查进展。")] = None,
     ledger_by: Annotated[str | None, typer.Option("--ledger-by", help="记入台账的操作人（默认当前登录用户名）。")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="计算引擎：pandas（本机，默认）或 spark（在 Spark 集群上按法人机构并行审计，需先安装 pip install 'cardaudit[spark]'）。")] = "pandas",
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark 主节点，如 local[*]、local[2]、yarn（默认 local[*]；由 spark-submit 启动时沿用其设置）。", show_default=False)] = None,
+    spark_table: Annotated[str | None, typer.Option("--spark-table", help="从 Spark/Hive 数据表读取导出数据（如 ods.debit_card），代替导出文件。")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示进度。")] = False,
 ) -> None:
     """审计导出文件，生成各法人机构的自查报告（Markdown/HTML/Word）、发现清单与 summary.json。"""
@@ -113,9 +116,11 @@ def audit(
             fail(f"--fail-on 取值无效：{fail_on}。可选：提示、警告、违规（或 info、warning、breach）。")
         threshold = SEVERITY_RANK[level]
     chosen = parse_formats(formats)
-    check_inputs_exist([*exports, *(p for p in (blacklist, verification) if p)])
+    compute, paths = _audit_engine(engine, spark_master, spark_table, exports or [])
+    check_inputs_exist([*(Path(p) for p in paths if "://" not in p),
+                        *(p for p in (blacklist, verification) if p)])
     options = AuditOptions(
-        exports=exports, out_dir=out, pack=_load_pack(rules, disable, config),
+        exports=[Path(p) for p in paths], out_dir=out, pack=_load_pack(rules, disable, config),
         as_of=_parse_date(as_of), config=config,
         blacklist=blacklist, encoding=encoding, mapping=_load_mapping(mapping),
         bank_name=bank_name, addressee=addressee, templates=templates, formats=chosen,
@@ -123,9 +128,12 @@ def audit(
         ledger_actor=ledger_by)
     show = not quiet and console.is_terminal
     with console.status("审计中…", spinner="dots") if show else nullcontext() as status:
-        outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None)
+        outcome = run_audit(options, progress=(lambda m: status.update(f"{m}…")) if show else None,
+                            compute=compute)
+    failed = {f.notice() for f in outcome.failures}
     for notice in outcome.notices:
-        console.print(f"[yellow]提示：[/]{escape(notice)}", highlight=False)
+        if notice not in failed:
+            console.print(f"[yellow]提示：[/]{escape(notice)}", highlight=False)
     _print_figures(outcome.summary)
     if outcome.comparison:
         counts = outcome.comparison["counts"]
@@ -137,9 +145,37 @@ def audit(
         console.print("[bold yellow]注意：[/]输出文件含未脱敏个人信息（--unmasked），已记入 summary.json；"
                       "请按本行个人信息保护制度保管。", highlight=False)
     console.print(f"输出目录：{escape(str(out))}（{len(outcome.written)} 个文件）", highlight=False)
+    if outcome.failures:
+        for failure in outcome.failures:
+            err_console.print(f"[bold red]错误：[/]{escape(failure.notice())}", highlight=False)
+        err_console.print("其他法人机构的结果已写出；本次结果不完整（summary.json 中 complete 为 false），"
+                          "请处理上述错误后重新审计。", highlight=False)
+        raise typer.Exit(max(f.exit_code for f in outcome.failures))
     worst = outcome.worst_severity_rank()
     if threshold is not None and worst is not None and worst >= threshold:
         raise typer.Exit(1)
+
+
+def _audit_engine(name: str, master: str | None, table: str | None,
+                  exports: list[str]) -> tuple[object, list[str]]:
+    """(the engine for run_audit, or None for pandas; the export paths as typed)."""
+    chosen = name.strip().lower()
+    if chosen not in ("pandas", "spark"):
+        fail(f"--engine 取值无效：{name}。可选：pandas（本机）、spark。")
+    if chosen == "pandas":
+        if master or table:
+            fail("--spark-master 与 --spark-table 只用于 --engine spark。")
+        if not exports:
+            fail("缺少参数 EXPORTS：请给出要审计的导出文件。")
+        return None, exports
+    from cardaudit.spark_engine import SparkEngine, check_available
+
+    check_available()
+    if table and exports:
+        fail("--spark-table 与导出文件只能二选一：读取数据表时不要再给出文件路径。")
+    if not table and not exports:
+        fail("缺少参数 EXPORTS：请给出 Parquet 文件或目录，或用 --spark-table 指定数据表。")
+    return SparkEngine(master=master, table=table, paths=exports), exports
 
 
 def _print_ledger(section: dict) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
-from cardaudit.normalize import Normalised
+from cardaudit.normalize import Normalised, quarantine_order
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -207,8 +207,29 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
                        quarantined=normalised.quarantined, pack=pack, skipped=skipped)
 
 
+def combine(parts: list[AuditResult]) -> AuditResult:
+    """One result from results audited apart (each part holds whole legal entities, as the Spark
+    engine's groups do): entities in name order, figures summed, rows counted over all parts."""
+    entities = sorted((e for p in parts for e in p.entities), key=lambda e: str(e.name))
+    frames = [p.quarantined for p in parts if len(p.quarantined)]
+    quarantined = (quarantine_order(pd.concat(frames, ignore_index=True)) if frames
+                   else parts[0].quarantined)
+    rows = {k: sum(int(p.total["rows"][k]) for p in parts)  # type: ignore[index]
+            for k in ("read", "audited", "quarantined")}
+    return AuditResult(entities=entities,
+                       total={"rows": rows, "statistics": _statistics_total(entities)},
+                       quarantined=quarantined, pack=parts[0].pack, skipped=parts[0].skipped)
+
+
 def _total(entities: list[EntityResult], normalised: Normalised) -> dict[str, object]:
     """Consolidated figures: sums over entities; a figure absent in any entity stays absent."""
+    good = int(normalised.good.sum())
+    return {"rows": {"read": len(normalised.frame), "audited": good,
+                     "quarantined": len(normalised.frame) - good},
+            "statistics": _statistics_total(entities)}
+
+
+def _statistics_total(entities: list[EntityResult]) -> dict[str, object]:
     statistics: dict[str, object] = {}
     for key in STATISTICS:
         values = [e.statistics[key] for e in entities]
@@ -222,7 +243,4 @@ def _total(entities: list[EntityResult], normalised: Normalised) -> dict[str, ob
             statistics[key] = None
         else:
             statistics[key] = int(sum(values))  # type: ignore[arg-type]
-    good = int(normalised.good.sum())
-    return {"rows": {"read": len(normalised.frame), "audited": good,
-                     "quarantined": len(normalised.frame) - good},
-            "statistics": statistics}
+    return statistics

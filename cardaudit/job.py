@@ -60,6 +60,7 @@ class AuditOutcome:
     written: list[Path] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     comparison: dict[str, Any] | None = None
+    failures: list[EntityFailure] = field(default_factory=list)  # legal entities not audited
 
     def worst_severity_rank(self) -> int | None:
         """The highest severity rank among rules that flagged anything, or None."""
@@ -68,43 +69,99 @@ class AuditOutcome:
         return max(ranks) if ranks else None
 
 
-def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditOutcome:
-    """Run the whole audit and write summary.json, reports and findings into out_dir."""
-    say = progress or (lambda _msg: None)
-    notices: list[str] = []
-    if options.templates is not None and not options.templates.is_dir():
-        raise ConfigError(f"找不到模板目录：{options.templates}。请检查 --templates 路径。")
-    baseline = diff.load_run(options.baseline) if options.baseline else None
+@dataclass
+class SharedInputs:
+    """The small inputs every legal entity reads: the police list and the 联网核查 results."""
+
+    blacklist: blacklist_mod.Blacklist | None = None  # None: no --blacklist given
+    info: dict[str, Any] = field(default_factory=lambda: {
+        "file": None, "entries": 0, "valid_entries": 0, "faults": 0})
+    faults: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verification: verification.Verification | None = None
+
+
+def load_shared(options: AuditOptions, notices: list[str]) -> SharedInputs:
+    """Read the police list and the verification results (small files, read where the job runs)."""
+    shared = SharedInputs()
+    if options.blacklist:
+        bl_loaded = load.load_blacklist(options.blacklist, encoding=options.encoding)
+        bl = blacklist_mod.from_frame(bl_loaded.frame, options.as_of)
+        shared.blacklist, shared.faults = bl, bl.faults
+        shared.info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
+                       "entries": bl.entries, "valid_entries": bl.valid_entries,
+                       "faults": len(bl.faults)}
+    if options.verification:
+        checked = verification.load_verification(options.verification, options.encoding)
+        shared.verification = checked
+        if checked.unreadable:
+            notices.append(f"联网核查结果文件中有{checked.unreadable}条结果无法识别，未计入统计。")
+    return shared
+
+
+@dataclass
+class EntityFailure:
+    """A legal entity the engine could not audit; the others' results still stand."""
+
+    entity: str
+    message: str  # Chinese, without personal data
+    exit_code: int = 3  # 2 for an input or rule error the user can fix, 3 otherwise
+
+    def notice(self) -> str:
+        return f"法人机构「{self.entity}」审计失败，其数字未计入本次结果：{self.message}"
+
+
+@dataclass
+class Computed:
+    """What an engine hands to the shared output code."""
+
+    result: engine.AuditResult
+    files: list[load.FileInfo]
+    shared: SharedInputs
+    failures: list[EntityFailure] = field(default_factory=list)
+    engine: dict[str, Any] = field(default_factory=lambda: {"name": "pandas"})
+
+
+# An engine: (options, progress, notices) -> Computed. The pandas engine is `compute_pandas`;
+# the Spark engine (cardaudit.spark_engine) audits each legal entity on the executors.
+Compute = Callable[[AuditOptions, Progress, list[str]], Computed]
+
+
+def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> Computed:
+    """Load, normalise and audit in this process."""
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
                                mapping=options.mapping)
     say("规范化与身份证号码校验")
     entity_name = options.bank_name if "legal_entity" not in loaded.frame else None
     normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
-
-    pack = options.pack
-    listed = blacklist_mod.Blacklist()
-    list_info: dict[str, Any] = {"file": None, "entries": 0, "valid_entries": 0, "faults": 0}
-    list_faults = pd.DataFrame()
-    if options.blacklist:
-        bl_loaded = load.load_blacklist(options.blacklist, encoding=options.encoding)
-        bl = blacklist_mod.from_frame(bl_loaded.frame, options.as_of)
-        listed, list_faults = bl, bl.faults
-        list_info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
-                     "entries": bl.entries, "valid_entries": bl.valid_entries,
-                     "faults": len(bl.faults)}
-    checked = None
-    if options.verification:
-        checked = verification.load_verification(options.verification, options.encoding)
+    shared = load_shared(options, notices)
+    if shared.verification is not None:
         frame = normalised.frame
         frame["verified_mismatch"], frame["verified_nonexistent"] = verification.flags(
-            frame, checked)
-        if checked.unreadable:
-            notices.append(f"联网核查结果文件中有{checked.unreadable}条结果无法识别，未计入统计。")
+            frame, shared.verification)
     say("执行规则")
-    result = engine.audit(normalised, pack, listed if options.blacklist else None,
+    result = engine.audit(normalised, options.pack, shared.blacklist,
                           progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
+    return Computed(result=result, files=loaded.files, shared=shared)
+
+
+def run_audit(options: AuditOptions, progress: Progress | None = None,
+              compute: Compute | None = None) -> AuditOutcome:
+    """Run the whole audit and write summary.json, reports and findings into out_dir.
+
+    `compute` is the engine (default: pandas, in this process); everything after it is shared.
+    """
+    say = progress or (lambda _msg: None)
+    notices: list[str] = []
+    if options.templates is not None and not options.templates.is_dir():
+        raise ConfigError(f"找不到模板目录：{options.templates}。请检查 --templates 路径。")
+    baseline = diff.load_run(options.baseline) if options.baseline else None
+    computed = (compute or compute_pandas)(options, say, notices)
+    result, checked = computed.result, computed.shared.verification
+    list_info, list_faults = computed.shared.info, computed.shared.faults
     pack = result.pack
+    for failure in computed.failures:
+        notices.append(failure.notice())
     for rule, missing in result.skipped:
         what = "、".join("--blacklist 名单文件" if m == "blacklist" else f"「{label(m)}」列"
                         for m in missing)
@@ -115,7 +172,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         "pack_version": pack.meta.version, "pack_hash": pack.hash,
         "as_of": options.as_of.isoformat(), "generated_at": generated_at,
         "inputs": [{"file": f.path, "sha256": f.sha256, "rows": f.rows, "format": f.format,
-                    "encoding": f.encoding} for f in loaded.files],
+                    "encoding": f.encoding} for f in computed.files],
         "config": ({"file": options.config.name, "sha256": hashlib.sha256(
             options.config.read_bytes()).hexdigest()} if options.config else None),
     }
@@ -124,6 +181,11 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
     summary["verification"] = ({"file": checked.file, "rows": checked.rows,
                                 "unreadable": checked.unreadable} if checked else None)
     summary["outputs"] = {"formats": options.formats}
+    summary["engine"] = computed.engine
+    # False when a legal entity could not be audited (Spark engine): its figures are missing.
+    summary["complete"] = not computed.failures
+    summary["failed_entities"] = [{"entity": f.entity, "error": f.message}
+                                  for f in computed.failures]
     shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked)
     table = findings_out.findings_table(shown)
     comparison = None
@@ -176,7 +238,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None) -> AuditO
         handle.write("\n")
     written.append(summary_path)
     return AuditOutcome(result=result, summary=summary, written=written, notices=notices,
-                        comparison=comparison)
+                        comparison=comparison, failures=computed.failures)
 
 
 def _write_reports(options: AuditOptions, result: engine.AuditResult, pack: RulePack,

@@ -61,9 +61,13 @@ __all__ = [
     "BLACKLIST_REQUIRED",
     "FileInfo",
     "LoadedExport",
+    "column_text",
+    "display_names",
     "load_blacklist",
     "load_exports",
     "load_table",
+    "resolve_headers",
+    "text_frame",
 ]
 
 CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
@@ -198,6 +202,25 @@ def load_table(
         mapping=mapping,
         columns=columns,
     )
+
+
+def resolve_headers(
+    headers: Sequence[str],
+    display: str,
+    mapping: Mapping[str, str | Sequence[str]] | None = None,
+    required: Collection[str] = schema.REQUIRED,
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Map one table's headers as `load_exports` would: (canonical name -> header index, and
+    canonical name -> header), in canonical order; an InputError names what is missing."""
+    resolver = _Resolver(schema.ALIAS_INDEX, None, mapping, required, None)
+    return resolver.resolve(headers, display)
+
+
+def column_text(column: pa.ChunkedArray | pa.Array, header: str, display: str) -> pa.Array | pa.ChunkedArray:
+    """Any Arrow column as the loader's text: large_string, stripped, empty as null."""
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column], column.type)
+    return _arrow_text(column, header, display)
 
 
 def load_blacklist(path: Path | str, encoding: str | None = None) -> LoadedExport:
@@ -449,6 +472,11 @@ def _load(
     return LoadedExport(frame=frame, files=files, mapping=dict(parts[0].mapping))
 
 
+def display_names(paths: Sequence[Path]) -> list[str]:
+    """What ``_source_file`` holds for each of these input paths (see :class:`FileInfo`)."""
+    return _display_names(paths)
+
+
 def _display_names(paths: Sequence[Path]) -> list[str]:
     """File names; for same-named files the shortest path suffix that tells them apart."""
     resolved = [p.resolve() if p.exists() else p.absolute() for p in paths]
@@ -483,6 +511,14 @@ def _combine(parts: Sequence[_Part], order: Sequence[str]) -> pd.DataFrame:
     table = table.select(
         [name for name in order if name in present] + [schema.SOURCE_FILE, schema.SOURCE_ROW]
     )
+    return text_frame(table)
+
+
+def text_frame(table: pa.Table) -> pd.DataFrame:
+    """The loader's frame from an Arrow table of finished text columns, then the two source columns.
+
+    Shared with the Spark engine, which builds the same table from each legal entity's rows.
+    """
     frame = table.to_pandas()
     # Arrow large_string converts to pandas' default str dtype; make sure of it (e.g. 0 rows).
     for name in frame.columns[:-1]:

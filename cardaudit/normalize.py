@@ -68,10 +68,14 @@ class Normalised:
         bad = ~self.good
         out = self.frame.loc[bad].copy()
         out["reason"] = self.reason[bad]
-        # Content order, never input order.
-        out = out.sort_values(["reason", "legal_entity", "branch", "card_no", "customer_id",
-                               SOURCE_FILE, SOURCE_ROW], kind="stable", na_position="last")
-        return out.reset_index(drop=True)
+        return quarantine_order(out)
+
+
+def quarantine_order(quarantined: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows in content order, never input order (also when gathered from parts)."""
+    out = quarantined.sort_values(["reason", "legal_entity", "branch", "card_no", "customer_id",
+                                   SOURCE_FILE, SOURCE_ROW], kind="stable", na_position="last")
+    return out.reset_index(drop=True)
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
