@@ -112,6 +112,12 @@ def changed_rules(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def compare(old: Run, new: Run) -> dict[str, Any]:
     """The full comparison of two runs: findings by state, tallies, and figure changes."""
+    keys = [(r.summary.get("fingerprint") or {}).get("key_id") for r in (old, new)]
+    if keys[0] != keys[1]:
+        raise InputError(
+            f"两期结果的指纹密钥不同（{old.source}：{keys[0] or '无密钥'}；{new.source}："
+            f"{keys[1] or '无密钥'}），同一问题的指纹对不上，无法比较。请用同一密钥文件"
+            "（--fingerprint-key）重新审计其中一期。")
     before = {r["fingerprint"]: r for r in old.findings}
     after = {r["fingerprint"]: r for r in new.findings}
     listed = {"new": _brief([r for fp, r in after.items() if fp not in before]),

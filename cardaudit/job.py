@@ -19,6 +19,8 @@ import pandas as pd
 from cardaudit import __version__, diff, engine, load, report, verification
 from cardaudit import blacklist as blacklist_mod
 from cardaudit.errors import ConfigError, InputError
+from cardaudit.fingerprint import RULE_TEXT as FINGERPRINT_RULE
+from cardaudit.fingerprint import load_key
 from cardaudit.mask import mask_ids, mask_names
 from cardaudit.normalize import normalise
 from cardaudit.outputs import DEFAULT_FORMATS, consolidated, findings_out, writer
@@ -51,6 +53,7 @@ class AuditOptions:
     verification: Path | None = None  # 联网核查 result file
     ledger: str | None = None  # verification ledger: SQLite file or postgresql:// URL
     ledger_actor: str | None = None  # who records the run (default: the login name)
+    fingerprint_key: Path | None = None  # key file of the finding fingerprints (HMAC)
 
 
 @dataclass
@@ -155,6 +158,10 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     notices: list[str] = []
     if options.templates is not None and not options.templates.is_dir():
         raise ConfigError(f"找不到模板目录：{options.templates}。请检查 --templates 路径。")
+    key = load_key(options.fingerprint_key)
+    if key.created:
+        notices.append(f"已在本机生成指纹密钥（{key.source}，编号 {key.id}）。与其他机器上的审计结果"
+                       "比较（diff、核查台账）须使用同一密钥：请妥善保管并用 --fingerprint-key 分发。")
     baseline = diff.load_run(options.baseline) if options.baseline else None
     computed = (compute or compute_pandas)(options, say, notices)
     result, checked = computed.result, computed.shared.verification
@@ -178,6 +185,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     }
     summary = build_summary(result, pack, trail, list_info, notices)
     summary["unmasked"] = options.unmasked
+    summary["fingerprint"] = {"rule": FINGERPRINT_RULE, "key_id": key.id}
     summary["verification"] = ({"file": checked.file, "rows": checked.rows,
                                 "unreadable": checked.unreadable} if checked else None)
     summary["outputs"] = {"formats": options.formats}
@@ -186,7 +194,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     summary["complete"] = not computed.failures
     summary["failed_entities"] = [{"entity": f.entity, "error": f.message}
                                   for f in computed.failures]
-    shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked)
+    shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked, key)
     table = findings_out.findings_table(shown)
     comparison = None
     if baseline is not None:
@@ -203,11 +211,11 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
         recorded = ledger_audit.record(
             options.ledger, records=table.to_pylist() if not options.unmasked else
             findings_out.finding_records(findings_out.shown_findings(
-                findings_out.all_findings(result), unmasked=False)),
+                findings_out.all_findings(result), unmasked=False, key=key)),
             unmasked_records=table.to_pylist() if options.unmasked else None,
             entities=[e.name for e in result.entities], rules=pack.enabled(), trail=trail,
             figures={"entities": summary["entities"], "total": summary["total"]},
-            actor=options.ledger_actor)
+            actor=options.ledger_actor, key_id=key.id)
         summary["ledger"] = recorded.summary()
         ledger_views = recorded.views
 
@@ -226,7 +234,7 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
         written.append(write_workbook(out / "findings.xlsx", result, shown, pack,
                                       as_of=options.as_of.isoformat(), unmasked=options.unmasked))
     if "json" in options.formats:
-        written += findings_out.write_findings(out, table, trail, options.unmasked)
+        written += findings_out.write_findings(out, table, trail, options.unmasked, key.id)
     written.append(write_csv(out / "findings.csv", findings_csv(shown)))
     written.append(write_csv(out / "quarantine.csv",
                              masked_quarantine(result.quarantined, options.unmasked)))

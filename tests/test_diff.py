@@ -6,7 +6,6 @@ holding exactly 4 cards added (new); everything else persists.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from datetime import date
@@ -15,6 +14,7 @@ from pathlib import Path
 import docx
 import pandas as pd
 import pytest
+from conftest import keyed
 from helpers import run
 
 from cardaudit import cli
@@ -26,7 +26,7 @@ AS_OF = date(2026, 10, 31)
 
 
 def fingerprint(rule_id: str, entity: str, key: str) -> str:
-    return hashlib.sha256(f"{rule_id}|{entity}|{key}".encode()).hexdigest()[:24]
+    return keyed(f"{rule_id}|{entity}|{key}")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import keyed
 from helpers import run
 
 from cardaudit import cli
@@ -233,10 +234,13 @@ def test_findings_json_and_parquet_one_record_per_rule_entity_subject(run_all: P
             assert sum(len(r["rows"]) for r in mine) == rule["rows"], (name, rule_id)
     assert len({r["fingerprint"] for r in records}) == len(records) == document["count"]
     assert all(len(r["fingerprint"]) == 24 for r in records)
-    # Customer-number subjects are bank references, shown as is: the fingerprint is checkable.
+    # Customer-number subjects are bank references, shown as is: with the key, the fingerprint
+    # is checkable; without it, it is not the plain hash.
     plain = next(r for r in records if r["subject"].startswith("C:"))
     key = f"{plain['rule_id']}|{plain['legal_entity']}|{plain['subject']}"
-    assert plain["fingerprint"] == hashlib.sha256(key.encode()).hexdigest()[:24]
+    assert plain["fingerprint"] == keyed(key)
+    assert plain["fingerprint"] != hashlib.sha256(key.encode()).hexdigest()[:24]
+    assert document["fingerprint_key_id"] == summary["fingerprint"]["key_id"]
     table = pq.read_table(run_all / "findings.parquet")
     assert table.num_rows == len(records)
     assert table.schema.metadata[b"cardaudit.schema_version"] == b"1"
@@ -279,14 +283,14 @@ def test_unmasked_is_recorded_and_bannered_on_every_output(export_dir: Path, tmp
         assert banner in ws.oddHeader.center.text
     html = (tmp_path / "report_合计.html").read_text(encoding="utf-8")
     assert 'class="banner"' in html and "@top-center" in html  # on screen, and on every printed page
-    # Full values are there, and the fingerprint is sha256(rule|entity|subject) of them.
+    # Full values are there, and the fingerprint is the keyed hash of rule|entity|subject.
     records = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))["findings"]
     assert json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))["unmasked"]
     full = [r for r in records if r["rule_id"] == "CARD-OVER-LIMIT"]
     assert full and all(len(r["subject"]) == 18 and "*" not in r["subject"] for r in full)
     for r in records:
         key = f"{r['rule_id']}|{r['legal_entity']}|{r['subject']}"
-        assert r["fingerprint"] == hashlib.sha256(key.encode()).hexdigest()[:24]
+        assert r["fingerprint"] == keyed(key)
     export = pd.read_csv(export_dir / "export.csv", encoding="gb18030", dtype=str)
     assert full[0]["rows"][0]["name"] in set(export["客户姓名"])
     assert full[0]["subject"] in xlsx_text(tmp_path / "findings.xlsx")

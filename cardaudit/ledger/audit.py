@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cardaudit.ledger import STATUS_MEANING
-from cardaudit.ledger.db import open_ledger
+from cardaudit.ledger.db import check_key, open_ledger
 from cardaudit.ledger.progress import DEFINITIONS, Progress, progress, total
 from cardaudit.ledger.record import RunRecord, record_run
 
@@ -44,7 +44,7 @@ def actor_name(given: str | None) -> str:
 def record(target: str, *, records: list[dict[str, Any]],
            unmasked_records: list[dict[str, Any]] | None, entities: list[str],
            rules: list[Any], trail: dict[str, Any], figures: dict[str, Any],
-           actor: str | None) -> LedgerOutcome:
+           actor: str | None, key_id: str) -> LedgerOutcome:
     """Write the run and compute the progress for the report.
 
     `records` are masked; `unmasked_records` (an --unmasked run) reach only an unmasked ledger,
@@ -53,6 +53,7 @@ def record(target: str, *, records: list[dict[str, Any]],
     ledger = open_ledger(target, unmasked=unmasked_records is not None)
     stored = unmasked_records if ledger.unmasked and unmasked_records is not None else records
     try:
+        check_key(ledger, key_id)
         run = record_run(ledger, stored, as_of=trail["as_of"], entities=entities,
                          rules=[r.id for r in rules], trail=trail, figures=figures,
                          actor=actor_name(actor))

@@ -196,6 +196,18 @@ def open_ledger(target: str, *, create: bool = True, unmasked: bool = False) -> 
     return Ledger(engine=engine, url=shown, unmasked=found == "true")
 
 
+def check_key(ledger: Ledger, key_id: str) -> None:
+    """A ledger keeps the fingerprint key it was created under: other keys never match."""
+    with ledger.transaction() as conn:
+        found = conn.execute(sa.select(meta_table.c.value).where(
+            meta_table.c.key == "fingerprint_key_id")).scalar()
+        if found is None:
+            conn.execute(meta_table.insert().values(key="fingerprint_key_id", value=key_id))
+        elif found != key_id:
+            raise ConfigError(f"台账使用的指纹密钥（编号 {found}）与本次审计的密钥（编号 {key_id}）"
+                              "不同，同一问题对不上。请用建立台账时的密钥文件（--fingerprint-key）。")
+
+
 @contextmanager
 def opened(target: str) -> Iterator[Ledger]:
     """An existing ledger, its connections closed afterwards."""

@@ -6,7 +6,6 @@ persisting) and the rows behind it. Personal data is masked unless the user chos
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,22 +17,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cardaudit import engine
+from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
 from cardaudit.outputs.files import atomic_path, atomic_write
 
 FINDINGS_SCHEMA_VERSION = 1
-FINGERPRINT_RULE = "sha256(rule_id|legal_entity|subject_key) 的十六进制前24位"
 ROW_FIELDS = ("branch", "customer_id", "card_no", "product", "status", "open_date", "name",
               "id_number", "reason", "source_file", "source_row")
 
 
-def _digest(triple: str) -> str:
-    return hashlib.sha256(triple.encode()).hexdigest()[:24]
-
-
-def fingerprint(rule_id: str, legal_entity: str, subject_key: str) -> str:
-    """The stable identity of one finding across runs (hex, 24 characters)."""
-    return _digest(f"{rule_id}|{legal_entity}|{subject_key}")
+def fingerprint(key: FingerprintKey, rule_id: str, legal_entity: str, subject_key: str) -> str:
+    """The stable identity of one finding across runs under one key (hex, 24 characters)."""
+    return key.digest(f"{rule_id}|{legal_entity}|{subject_key}")
 
 
 def all_findings(result: engine.AuditResult) -> pd.DataFrame:
@@ -44,7 +39,7 @@ def all_findings(result: engine.AuditResult) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
+def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) -> pd.DataFrame:
     """The findings as they may be shown: subject, name and ID masked unless `unmasked`."""
     shown = findings.copy()
     shown["subject"] = findings["subject_key"].astype("str")
@@ -58,7 +53,7 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool) -> pd.DataFrame:
     triple = shown["rule_id"].astype("str") + "|" + shown["legal_entity"] + "|" + \
         shown["subject_key"]
     codes, uniques = pd.factorize(triple)
-    prints = np.array([_digest(t) for t in uniques], dtype=object)
+    prints = np.array([key.digest(t) for t in uniques], dtype=object)
     shown["fingerprint"] = prints[codes] if len(codes) else pd.Series(dtype="str")
     return shown
 
@@ -161,13 +156,14 @@ def findings_json_items(table: pa.Table) -> pa.Array:
 
 
 def findings_document(records: list[dict[str, Any]], trail: dict[str, Any],
-                      unmasked: bool) -> dict[str, Any]:
+                      unmasked: bool, key_id: str) -> dict[str, Any]:
     """findings.json: versioned, self-describing, the records as `finding_records` made them."""
     return {
         "schema_version": FINDINGS_SCHEMA_VERSION, "kind": "cardaudit.findings",
         "tool_version": trail["tool_version"], "as_of": trail["as_of"],
         "generated_at": trail["generated_at"], "unmasked": unmasked,
-        "fingerprint": FINGERPRINT_RULE, "count": len(records), "findings": records,
+        "fingerprint": RULE_TEXT, "fingerprint_key_id": key_id, "count": len(records),
+        "findings": records,
     }
 
 
@@ -181,14 +177,15 @@ PARQUET_SCHEMA = pa.schema([
 
 
 def write_findings(out: Path, table: pa.Table, trail: dict[str, Any],
-                   unmasked: bool) -> list[Path]:
+                   unmasked: bool, key_id: str) -> list[Path]:
     """findings.json and findings.parquet (same records; schema version in Parquet metadata).
 
     findings.json is assembled from Arrow string kernels, byte for byte what json.dumps of the
     records with compact separators writes, without building a Python object per row.
     """
     json_path = out / "findings.json"
-    document = json.dumps(findings_document([], trail, unmasked) | {"count": table.num_rows},
+    document = json.dumps(findings_document([], trail, unmasked, key_id)
+                          | {"count": table.num_rows},
                           ensure_ascii=False, separators=(",", ":"))
     assert document.endswith('"findings":[]}')
     with atomic_write(json_path) as handle:
@@ -202,7 +199,8 @@ def write_findings(out: Path, table: pa.Table, trail: dict[str, Any],
         handle.write("]}\n")
     metadata = {"cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
                 "cardaudit.unmasked": "true" if unmasked else "false",
-                "cardaudit.fingerprint": FINGERPRINT_RULE}
+                "cardaudit.fingerprint": RULE_TEXT,
+                "cardaudit.fingerprint_key_id": key_id}
     parquet_path = out / "findings.parquet"
     with atomic_path(parquet_path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
