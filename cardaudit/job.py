@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from cardaudit import __version__, diff, engine, load, report, verification
+from cardaudit import __version__, diff, engine, load, report, stream, verification
 from cardaudit import blacklist as blacklist_mod
 from cardaudit.errors import ConfigError, InputError
 from cardaudit.fingerprint import RULE_TEXT as FINGERPRINT_RULE
@@ -54,6 +54,8 @@ class AuditOptions:
     ledger: str | None = None  # verification ledger: SQLite file or postgresql:// URL
     ledger_actor: str | None = None  # who records the run (default: the login name)
     fingerprint_key: Path | None = None  # key file of the finding fingerprints (HMAC)
+    # Parquet exports with a legal-entity column are read and audited one entity at a time.
+    by_entity: bool = True
 
 
 @dataclass
@@ -130,7 +132,15 @@ Compute = Callable[[AuditOptions, Progress, list[str]], Computed]
 
 
 def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> Computed:
-    """Load, normalise and audit in this process."""
+    """Load, normalise and audit in this process (entity by entity where the export allows)."""
+    members = stream.members_of(options.exports, options.mapping) if options.by_entity else None
+    if members is not None:
+        say("读取导出文件的法人机构列")
+        files = stream.file_infos(members)
+        shared = load_shared(options, notices)
+        result = stream.audit_by_entity(members, options, shared, say)
+        return Computed(result=result, files=files, shared=shared,
+                        engine={"name": "pandas", "mode": "by_entity"})
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
                                mapping=options.mapping)

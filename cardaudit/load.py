@@ -445,15 +445,8 @@ def _load(
             digests = [part.sha.result() for part in parts]
         except OSError as exc:
             raise _os_error(Path(exc.filename or "").name or "?", exc) from None
-    seen: dict[str, str] = {}
-    for part, digest in zip(parts, digests, strict=True):
-        source = part.file or part.display
-        if seen.get(digest, source) != source:
-            raise InputError(
-                f"文件 {seen[digest]} 和 {source} 的内容完全相同（SHA-256 一致），"
-                "同一份数据被重复指定了。请去掉其中一个后重试。"
-            )
-        seen[digest] = source
+    check_distinct_files([(part.file or part.display, digest)
+                          for part, digest in zip(parts, digests, strict=True)])
     frame = _combine(parts, resolver.order)
     files = [
         FileInfo(
@@ -470,6 +463,40 @@ def _load(
         for part, digest in zip(parts, digests, strict=True)
     ]
     return LoadedExport(frame=frame, files=files, mapping=dict(parts[0].mapping))
+
+
+def check_distinct_files(files: Sequence[tuple[str, str]]) -> None:
+    """(name, sha256) of every input: the same content given twice is an error.
+
+    Sheets of one workbook share the file's digest and name, so they never clash.
+    """
+    seen: dict[str, str] = {}
+    for source, digest in files:
+        if seen.get(digest, source) != source:
+            raise InputError(
+                f"文件 {seen[digest]} 和 {source} 的内容完全相同（SHA-256 一致），"
+                "同一份数据被重复指定了。请去掉其中一个后重试。"
+            )
+        seen[digest] = source
+
+
+def parquet_members(paths: Sequence[Path]) -> list[tuple[Path, str]] | None:
+    """Every Parquet file these paths name (directories expanded as the loader expands them),
+    with the name ``_source_file`` gives its rows; None when any path is not Parquet."""
+    members: list[tuple[Path, str]] = []
+    for path, display in zip(paths, _display_names(paths), strict=True):
+        if path.is_dir():
+            members += [(m, f"{display}/{m.relative_to(path).as_posix()}")
+                        for m in _parquet_dir_members(path, display)]
+        elif path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
+            members.append((path, display))
+        else:
+            return None
+    return members
+
+
+def hash_file(path: Path) -> str:
+    return _hash_file(path)
 
 
 def display_names(paths: Sequence[Path]) -> list[str]:
@@ -1504,9 +1531,7 @@ def _read_sheet(
 # --------------------------------------------------------------------------------------------
 
 
-def _read_parquet_dir(
-    path: Path, display: str, resolver: _Resolver, pool: ThreadPoolExecutor
-) -> list[_Part]:
+def _parquet_dir_members(path: Path, display: str) -> list[Path]:
     try:
         members = sorted(
             p
@@ -1522,6 +1547,13 @@ def _read_parquet_dir(
             f"{display} 是一个目录，但其中没有 .parquet 文件。"
             f"请指定导出文件本身；支持的格式：{SUPPORTED_FORMATS}。"
         )
+    return members
+
+
+def _read_parquet_dir(
+    path: Path, display: str, resolver: _Resolver, pool: ThreadPoolExecutor
+) -> list[_Part]:
+    members = _parquet_dir_members(path, display)
     return [
         _read_parquet_file(
             member, f"{display}/{member.relative_to(path).as_posix()}", resolver, pool

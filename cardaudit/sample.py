@@ -1005,6 +1005,7 @@ def generate(rows: int, seed: int, entities: int = 2, as_of: dt.date = AS_OF) ->
 # Writing
 
 _BLOCK_ROWS = 1 << 18
+PARQUET_GROUP = 1 << 17
 
 
 def _csv_field(text: str) -> str:
@@ -1051,7 +1052,9 @@ def write_sample(sample: Sample, out_dir: Path, fmt: str = "csv") -> list[Path]:
     elif fmt == "parquet":
         export = out_dir / "export.parquet"
         table = pa.Table.from_pandas(sample.export, preserve_index=False)
-        pq.write_table(table.replace_schema_metadata(None), export)
+        # Row groups of 128k rows, as data platforms write them (a reader can skip what it
+        # does not need, e.g. other legal entities' rows).
+        pq.write_table(table.replace_schema_metadata(None), export, row_group_size=PARQUET_GROUP)
     else:
         raise ValueError(f"unknown format {fmt!r}: use 'csv' or 'parquet'")
     blacklist = out_dir / "blacklist.csv"

@@ -489,12 +489,7 @@ def _group_function(job: GroupJob) -> Callable[[Any, pa.Table], pa.Table]:
 
 
 def _check_duplicate_files(files: list[load.FileInfo]) -> None:
-    seen: dict[str, str] = {}
-    for f in files:
-        if f.sha256 in seen and not f.sha256.startswith("（"):
-            raise InputError(f"文件 {seen[f.sha256]} 和 {f.path} 的内容完全相同（SHA-256 一致），"
-                             "同一份数据被重复指定了。请去掉其中一个后重试。")
-        seen[f.sha256] = f.path
+    load.check_distinct_files([(f.path, f.sha256) for f in files if not f.sha256.startswith("（")])
 
 
 def _run_with_progress(spark: SparkSession, grouped: DataFrame, say: Callable[[str], None],

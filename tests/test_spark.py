@@ -113,7 +113,8 @@ def test_spark_engine_equals_pandas_engine_and_truth(spark, export: Path, tmp_pa
     assert sp_findings == pd_findings and len(sp_findings) > 50
     assert sp_csv == pd_csv  # every row behind every finding, with its file and row number
     assert sp_quarantine == pd_quarantine
-    assert sp_summary["engine"]["name"] == "spark" and pd_summary["engine"] == {"name": "pandas"}
+    assert sp_summary["engine"]["name"] == "spark"
+    assert pd_summary["engine"] == {"name": "pandas", "mode": "by_entity"}
     assert sp_summary["complete"] is True and sp_summary["failed_entities"] == []
 
     truth = json.loads((export / "truth.json").read_text(encoding="utf-8"))

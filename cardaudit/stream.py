@@ -1,0 +1,165 @@
+"""Audit a Parquet export one legal entity at a time: memory bounded by the largest entity.
+
+Every figure is additive across legal entities, so the export never has to be in memory at once.
+A first pass reads only the legal-entity column of each file; then, entity by entity, only the
+row groups holding that entity's rows are read, the rows are taken in file order, and the
+unchanged `normalise` and `engine.audit` run on them. `engine.combine` gathers the results, as
+for the Spark engine. Source file names and row numbers are the pandas loader's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cardaudit import engine, load, verification
+from cardaudit.errors import InputError
+from cardaudit.normalize import compact_text, normalise
+from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+
+if TYPE_CHECKING:
+    from cardaudit.job import AuditOptions, SharedInputs
+
+NO_ENTITY = -1
+
+
+@dataclass
+class Member:
+    """One Parquet file of the export, its mapped columns and each row's legal-entity code."""
+
+    path: Path
+    display: str
+    headers: dict[str, str]  # canonical name -> the file's header
+    mapping: dict[str, str]
+    rows: int
+    group_starts: np.ndarray  # first row of each row group, plus the row count
+    entity: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+
+
+def members_of(paths: list[Path], mapping: dict | None) -> list[Member] | None:
+    """The export's Parquet files, mapped; None when it cannot stream (not all Parquet, no
+    legal-entity column in some file, or no rows)."""
+    found = load.parquet_members(paths)
+    if not found:
+        return None
+    members = []
+    for path, display in found:
+        try:
+            with pq.ParquetFile(path) as parquet:
+                names = [str(n) for n in parquet.schema_arrow.names]
+                meta = parquet.metadata
+                sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        except (OSError, pa.ArrowException, ValueError):
+            return None  # the loader reports it, with its own message
+        selection, headers = load.resolve_headers(names, display, mapping)
+        if "legal_entity" not in selection:
+            return None
+        members.append(Member(path, display, headers, dict(headers), sum(sizes),
+                              np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)))
+    return members if sum(m.rows for m in members) else None
+
+
+def _entity_codes(members: list[Member]) -> list[str]:
+    """Set each member's per-row entity code; return the entity names by code.
+
+    Names are compacted as `normalise` compacts them, once per distinct spelling, so spelling
+    variants of one legal entity are one entity here as in the pandas engine.
+    """
+    index: dict[str, int] = {}
+    for m in members:
+        header = m.headers["legal_entity"]
+        column = pq.read_table(m.path, columns=[header]).column(0)
+        text = load.column_text(column, header, m.display)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        encoded = pc.dictionary_encode(text)
+        spellings = compact_text(pd.Series(encoded.dictionary.to_pandas(), dtype="str"))
+        codes = np.array([index.setdefault(s, len(index)) if isinstance(s, str) else NO_ENTITY
+                          for s in spellings], dtype=np.int32)
+        raw = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        valid = pc.is_valid(encoded.indices).to_numpy(zero_copy_only=False)
+        m.entity = np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY
+                            ).astype(np.int32)
+    return list(index)
+
+
+def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.Table:
+    """The loader's text columns of these rows of one file (reading only their row groups)."""
+    group_of = np.searchsorted(m.group_starts, positions, side="right") - 1
+    groups = np.unique(group_of)
+    with pq.ParquetFile(m.path, memory_map=True) as parquet:
+        table = parquet.read_row_groups(groups.tolist(), use_threads=True, columns=list(
+            dict.fromkeys(m.headers.values())))
+    # Row positions within the concatenation of the row groups read.
+    sizes = m.group_starts[groups + 1] - m.group_starts[groups]
+    base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    local = positions - m.group_starts[group_of] + base[np.searchsorted(groups, group_of)]
+    if local[-1] - local[0] + 1 == len(local):  # one run of rows (an entity written together)
+        table = table.slice(int(local[0]), len(local))
+    else:
+        table = table.take(pa.array(local))
+    names = list(m.headers)
+    texts = pool.map(lambda name: load.column_text(table.column(m.headers[name]),
+                                                   m.headers[name], m.display), names)
+    columns = dict(zip(names, texts, strict=True))
+    columns[SOURCE_FILE] = pa.array(np.full(len(positions), m.display, dtype=object),
+                                    pa.large_string())
+    columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
+    return pa.table(columns)
+
+
+def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataFrame:
+    """One legal entity's rows from every file, as the pandas loader's frame (file order)."""
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="cardaudit-read") as pool:
+        parts = [_rows_of(m, rows, pool) for m in members
+                 if len(rows := np.flatnonzero(m.entity == code))]
+    table = pa.concat_tables(parts, promote_options="default")
+    present = [c for c in order if c in table.column_names]
+    return load.text_frame(table.select([*present, SOURCE_FILE, SOURCE_ROW]))
+
+
+def audit_by_entity(members: list[Member], options: AuditOptions, shared: SharedInputs,
+                    say: Callable[[str], None]) -> engine.AuditResult:
+    """Read, normalise and audit one legal entity at a time; combine the results."""
+    names = _entity_codes(members)
+    order = list(dict.fromkeys(c for m in members for c in m.headers))
+    codes = sorted(range(len(names)), key=lambda c: names[c])
+    if any((m.entity == NO_ENTITY).any() for m in members):
+        codes.append(NO_ENTITY)  # rows without a legal entity: quarantined on their own
+    parts = []
+    for i, code in enumerate(codes):
+        label = names[code] if code != NO_ENTITY else "（法人机构为空的记录）"
+        rows = sum(int((m.entity == code).sum()) for m in members)
+        say(f"审计法人机构 {i + 1}/{len(codes)}：{label}（{rows:,} 条）")
+        frame = entity_frame(members, code, order)
+        normalised = normalise(frame, options.pack.settings, options.as_of)
+        del frame
+        if shared.verification is not None:
+            full = normalised.frame
+            full["verified_mismatch"], full["verified_nonexistent"] = verification.flags(
+                full, shared.verification)
+        parts.append(engine.audit(normalised, options.pack, shared.blacklist))
+        del normalised
+    return engine.combine(parts)
+
+
+def file_infos(members: list[Member]) -> list[load.FileInfo]:
+    """Provenance of every file (SHA-256 computed in worker threads), duplicates refused."""
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cardaudit-hash") as pool:
+        try:
+            digests = list(pool.map(load.hash_file, [m.path for m in members]))
+        except OSError as exc:
+            raise InputError(f"无法读取文件 {Path(exc.filename or '?').name}：{exc.strerror}。") from None
+    load.check_distinct_files([(m.display, d) for m, d in zip(members, digests, strict=True)])
+    return [load.FileInfo(path=m.display, sha256=d, rows=m.rows, encoding=None, format="parquet",
+                          delimiter=None, mapping=m.mapping)
+            for m, d in zip(members, digests, strict=True)]
