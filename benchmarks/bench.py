@@ -6,6 +6,11 @@ run. Also times `cardaudit --help` (start-up). Tests never time anything; this s
 
     python benchmarks/bench.py                       # 1M Parquet + 1M GB18030 CSV
     python benchmarks/bench.py --rows 1000000,10000000 --formats parquet
+    python benchmarks/bench.py --rows 0 --entity-demo 30000000   # bounded memory, entity by entity
+
+The entity demo builds a Parquet dataset of PARTS files (each `cardaudit sample --first-entity`,
+so every file holds its own legal entities), audits it, and audits one legal entity of the same
+size alone: the dataset's peak RSS should stay near that one-entity figure.
 """
 
 from __future__ import annotations
@@ -48,6 +53,32 @@ def ensure_sample(work: Path, rows: int, fmt: str, entities: int) -> Path:
     return folder
 
 
+def entity_demo(work: Path, rows: int, parts: int, per_part: int) -> None:
+    """Audit a multi-file dataset entity by entity, then one entity of the same size alone."""
+    dataset = work / f"dataset_{rows}_{parts}x{per_part}"
+    part_rows = rows // parts
+    for i in range(parts):
+        target = dataset / f"part-{i:03d}.parquet"
+        if not target.exists():
+            folder = work / f"part_{rows}_{i}"
+            t = time.perf_counter()
+            subprocess.run([*CLI, "sample", "--rows", str(part_rows), "--seed", str(100 + i),
+                            "--entities", str(per_part), "--first-entity", str(i * per_part),
+                            "--format", "parquet", "--out", str(folder)], check=True,
+                           stdout=subprocess.DEVNULL)
+            dataset.mkdir(parents=True, exist_ok=True)
+            (folder / "export.parquet").rename(target)
+            print(f"# generated part {i + 1}/{parts} ({part_rows:,} rows) in "
+                  f"{time.perf_counter() - t:.1f} s", flush=True)
+    one = ensure_sample(work, part_rows // per_part, "parquet", 1)
+    for label, export, n in (("dataset", dataset, part_rows * parts),
+                             ("one entity", one / "export.parquet", part_rows // per_part)):
+        wall, rss = run_measured([*CLI, "audit", str(export), "--as-of", "2026-10-31",
+                                  "--quiet", "--out", str(work / f"out_{label.replace(' ', '_')}")])
+        print(f"{label:>12}: {n:,} rows, {wall:.1f} s, {n / wall:,.0f} rows/s, "
+              f"peak RSS {rss:,.0f} MiB", flush=True)
+
+
 def startup(repeat: int) -> float:
     times = [run_measured([*CLI, "--help"])[0] for _ in range(repeat)]
     return statistics.median(times)
@@ -58,6 +89,10 @@ def main() -> None:
     parser.add_argument("--rows", default="1000000", help="comma list of row counts")
     parser.add_argument("--formats", default="parquet,csv", help="comma list: parquet,csv")
     parser.add_argument("--entities", type=int, default=2)
+    parser.add_argument("--entity-demo", type=int, default=0, metavar="ROWS",
+                        help="also audit a ROWS-row Parquet dataset entity by entity")
+    parser.add_argument("--parts", type=int, default=3, help="files of the entity demo")
+    parser.add_argument("--part-entities", type=int, default=5, help="legal entities per file")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (median shown)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cardaudit-bench")
     args = parser.parse_args()
@@ -66,7 +101,7 @@ def main() -> None:
     print(f"cardaudit --help: {startup(args.repeat):.3f} s (median of {args.repeat})", flush=True)
     print(f"{'rows':>12} {'format':>8} {'wall s':>8} {'rows/s':>12} {'peak RSS MiB':>13}")
     results = {}
-    for rows in (int(r) for r in args.rows.split(",")):
+    for rows in (int(r) for r in args.rows.split(",") if int(r)):
         for fmt in args.formats.split(","):
             folder = ensure_sample(args.work, rows, fmt, args.entities)
             cmd = [*CLI, "audit", str(folder / f"export.{fmt}"), "--blacklist",
@@ -78,6 +113,8 @@ def main() -> None:
             results[(rows, fmt)] = wall
             print(f"{rows:>12,} {fmt:>8} {wall:>8.2f} {rows / wall:>12,.0f} {rss:>13,.0f}",
                   flush=True)
+    if args.entity_demo:
+        entity_demo(args.work, args.entity_demo, args.parts, args.part_entities)
     sizes = sorted({r for r, _ in results})
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]

@@ -229,6 +229,7 @@ def sample(
     entities: Annotated[int, typer.Option(min=1, help="法人机构个数。")] = 2,
     fmt: Annotated[str, typer.Option("--format", help="导出格式：csv（GB18030）或 parquet。")] = "csv",
     as_of: Annotated[str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认 2026-10-31）。")] = None,
+    first_entity: Annotated[int, typer.Option("--first-entity", min=0, help="第一个法人机构的序号（分批生成大数据集时，各批使用不同的法人机构）。")] = 0,
 ) -> None:
     """生成带预置问题的合成导出文件、名单与真值文件 truth.json（不含真实个人信息）。"""
     from cardaudit.sample import generate, write_sample
@@ -236,7 +237,8 @@ def sample(
     if fmt not in ("csv", "parquet"):
         fail(f"--format 取值无效：{fmt}。可选：csv、parquet。")
     day = _parse_date(as_of) if as_of else date(2026, 10, 31)
-    generated = generate(rows=rows, seed=seed, entities=entities, as_of=day)
+    generated = generate(rows=rows, seed=seed, entities=entities, as_of=day,
+                         first_entity=first_entity)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_sample(generated, out, fmt=fmt)
     console.print(f"已生成 {len(generated.export)} 条记录：" + "、".join(p.name for p in paths),

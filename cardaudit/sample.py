@@ -331,7 +331,8 @@ def _county(e: int) -> str:
 
 
 class _Builder:
-    def __init__(self, seed: int, entities: int, as_of: dt.date) -> None:
+    def __init__(self, seed: int, entities: int, as_of: dt.date, first: int = 0) -> None:
+        self.first = first  # index of the first legal entity's name (for exports made in parts)
         self.rng = np.random.default_rng(seed)
         self.seed, self.entities, self.as_of = seed, entities, as_of
         offs = self.rng.integers(0, 2**62, size=6)
@@ -761,9 +762,10 @@ class _Builder:
 
         def place() -> dict[str, pa.Array]:
             ent = rows["ent"].astype(np.int64)
-            codes = [f"{430522 + e:06d}{b + 1:02d}" for e in range(self.entities)
+            codes = [f"{430522 + self.first + e:06d}{b + 1:02d}" for e in range(self.entities)
                      for b in range(100)]
-            return {"法人机构": _take([_entity_name(e) for e in range(self.entities)], ent),
+            return {"法人机构": _take([_entity_name(self.first + e) for e in range(self.entities)],
+                                  ent),
                     "开户机构": _take(codes, ent * 100 + rows["branch"])}
 
         def customer() -> dict[str, pa.Array]:
@@ -838,7 +840,7 @@ class _Builder:
             "姓名": _take(pa.array(_name_table(), type=pa.large_string()), name_idx[person]),
             "列入日期": _dates(self.as_of, listing["list_off"]),
             "惩戒期限(年)": pa.array(listing["period"].astype(np.int64)).cast(pa.large_string()),
-            "来源": _take([_county(e) + "公安局" for e in range(self.entities)],
+            "来源": _take([_county(self.first + e) + "公安局" for e in range(self.entities)],
                         listing["ent"].astype(np.int64)),
             "原因": _take(REASONS, listing["reason"].astype(np.int64)),
         }
@@ -930,7 +932,7 @@ class _Builder:
             dup = q_src[(q_ent == e) & (q_flag == 2)]
             serial = _spread(rank[dup], 13, self.b_card)
             planted["quarantine_duplicate_card"] = [f"{CARD_PREFIX}{v:013d}" for v in serial]
-            entities[_entity_name(e)] = {
+            entities[_entity_name(self.first + e)] = {
                 "rows": {"read": audited + n_quarantined, "audited": audited,
                          "quarantined": n_quarantined},
                 "statistics": stats, "extra": extra, "planted": planted,
@@ -985,7 +987,8 @@ def _total(entities: dict[str, dict]) -> dict:
     return total
 
 
-def generate(rows: int, seed: int, entities: int = 2, as_of: dt.date = AS_OF) -> Sample:
+def generate(rows: int, seed: int, entities: int = 2, as_of: dt.date = AS_OF,
+             first_entity: int = 0) -> Sample:
     """A synthetic export of about `rows` rows over `entities` legal entities, with truth.
 
     Deterministic for a seed. Each entity gets at least one of every planted kind, so very small
@@ -995,7 +998,7 @@ def generate(rows: int, seed: int, entities: int = 2, as_of: dt.date = AS_OF) ->
         raise ValueError("rows and entities must be positive")
     if as_of < dt.date(2005, 1, 1):
         raise ValueError("as_of must be 2005-01-01 or later (synthetic births run to 2004)")
-    builder = _Builder(seed, entities, as_of)
+    builder = _Builder(seed, entities, as_of, first_entity)
     for e in range(entities):
         builder.entity(e, rows // entities + (1 if e < rows % entities else 0))
     return builder.finish()

@@ -92,3 +92,29 @@ def test_a_plain_split_keeps_the_planted_truth(dataset: Path, tmp_path: Path) ->
     assert outcome.summary["engine"]["mode"] == "by_entity"
     assert_matches_truth(outcome.summary,
                          json.loads((tmp_path / "s" / "truth.json").read_text(encoding="utf-8")))
+
+
+def test_a_dataset_generated_in_parts_matches_each_parts_truth(tmp_path: Path) -> None:
+    """Parts made with --first-entity hold different legal entities: one dataset, all truths."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    truths = {}
+    for part, first in enumerate((0, 2)):
+        out = tmp_path / f"part{part}"
+        subprocess.run([sys.executable, "-m", "cardaudit", "sample", "--rows", "2400", "--seed",
+                        str(part + 1), "--entities", "2", "--first-entity", str(first),
+                        "--format", "parquet", "--out", str(out)], check=True, capture_output=True)
+        (out / "export.parquet").rename(folder / f"part-{part}.parquet")
+        truths.update(json.loads((out / "truth.json").read_text(encoding="utf-8"))["entities"])
+    pack = resolve_pack(None, None, ["ACCOUNT-CLASS-LIMIT", "LISTED-2PLUS", "LISTED-AGENT",
+                                     "LISTED-OPENED-IN-PERIOD"])[0]
+    outcome = run_audit(AuditOptions(exports=[folder], out_dir=tmp_path / "out", pack=pack,
+                                     as_of=date(2026, 10, 31), formats=["json"]))
+    assert sorted(outcome.summary["entities"]) == sorted(truths) and len(truths) == 4
+    for name, truth in truths.items():
+        got = outcome.summary["entities"][name]
+        assert got["rows"] == truth["rows"], name
+        for key in ("outlets", "debit_cards", "customers_4plus", "customers_4plus_cards",
+                    "customers_over_limit", "agents_3plus", "agents_3plus_cards", "id_mismatch",
+                    "id_nonexistent", "id_legacy15", "id_noncompliant"):
+            assert got["statistics"][key] == truth["statistics"][key], (name, key)
