@@ -75,7 +75,8 @@ WORK_COLUMNS = ("person_code", "agent_code", "name_code", "phone_code", "branch_
 
 
 def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blacklist,
-                 keys: Keys, full: pd.DataFrame, quarantined: int = 0) -> EntityResult:
+                 keys: Keys, full: pd.DataFrame, quarantined: int = 0,
+                 on_rule: Callable[[str], None] | None = None) -> EntityResult:
     """All figures and findings of one legal entity.
 
     `frame` holds this entity's work columns plus `_pos`, each row's position in `full`.
@@ -94,6 +95,8 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
     outcomes: dict[str, RuleOutcome] = {}
     parts = []
     for rule in _rule_order(pack.enabled()):
+        if on_rule:
+            on_rule(rule.id)
         hits = run_check(rule, ctx, titles)
         ctx.results[rule.id] = hits
         outcomes[rule.id] = RuleOutcome(rule, hits.size, hits.counted_cards, len(hits.rows))
@@ -179,8 +182,12 @@ def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -
 
 
 def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = None,
-          progress: Callable[[str, int, int], None] | None = None) -> AuditResult:
-    """Audit every legal entity separately (figures are additive) and total them."""
+          progress: Callable[[str, int, int, str | None], None] | None = None) -> AuditResult:
+    """Audit every legal entity separately (figures are additive) and total them.
+
+    `progress(entity, index, count, rule)` is called as each entity starts (rule None) and
+    before each of its rules.
+    """
     full = normalised.frame
     good = normalised.good
     pack, skipped = pack.supported(set(full.columns), blacklist is not None)
@@ -195,14 +202,19 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
     bounds = np.concatenate([[0], np.cumsum(audited_per)])
     entities = []
     for i in sorted(range(len(entity_names)), key=lambda k: str(entity_names[k])):
-        name = str(entity_names[i])
+        name, done = str(entity_names[i]), len(entities)
+
+        def on_rule(rule_id: str, name: str = name, done: int = done) -> None:
+            if progress:
+                progress(name, done, len(entity_names), rule_id)
+
         if progress:
-            progress(name, len(entities), len(entity_names))
+            progress(name, done, len(entity_names), None)
         positions = good_positions[bounds[i]:bounds[i + 1]]
         frame = work.take(positions).reset_index(drop=True)
         frame["_pos"] = positions
         entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(), keys, full,
-                                     int(bad_per[i])))
+                                     int(bad_per[i]), on_rule))
     return AuditResult(entities=entities, total=_total(entities, normalised),
                        quarantined=normalised.quarantined, pack=pack, skipped=skipped)
 

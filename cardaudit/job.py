@@ -154,7 +154,7 @@ def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> 
             frame, shared.verification)
     say("执行规则")
     result = engine.audit(normalised, options.pack, shared.blacklist,
-                          progress=lambda name, i, n: say(f"审计法人机构 {i + 1}/{n}"))
+                          progress=lambda name, i, n, rule: say(stream.entity_step(name, i, n, rule)))
     return Computed(result=result, files=loaded.files, shared=shared)
 
 

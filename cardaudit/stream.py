@@ -29,6 +29,13 @@ from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 if TYPE_CHECKING:
     from cardaudit.job import AuditOptions, SharedInputs
 
+
+def entity_step(name: str, index: int, count: int, rule: str | None,
+                rows: int | None = None) -> str:
+    """The progress line of one legal entity (and the rule it is running)."""
+    size = f"（{rows:,} 条）" if rows is not None else ""
+    return f"审计法人机构 {index + 1}/{count}：{name}{size}" + (f" · 规则 {rule}" if rule else "")
+
 NO_ENTITY = -1
 
 
@@ -139,7 +146,10 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
     for i, code in enumerate(codes):
         label = names[code] if code != NO_ENTITY else "（法人机构为空的记录）"
         rows = sum(int((m.entity == code).sum()) for m in members)
-        say(f"审计法人机构 {i + 1}/{len(codes)}：{label}（{rows:,} 条）")
+        def step(rule: str | None, i: int = i, label: str = label, rows: int = rows) -> None:
+            say(entity_step(label, i, len(codes), rule, rows))
+
+        step(None)
         frame = entity_frame(members, code, order)
         normalised = normalise(frame, options.pack.settings, options.as_of)
         del frame
@@ -147,7 +157,8 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
             full = normalised.frame
             full["verified_mismatch"], full["verified_nonexistent"] = verification.flags(
                 full, shared.verification)
-        parts.append(engine.audit(normalised, options.pack, shared.blacklist))
+        parts.append(engine.audit(normalised, options.pack, shared.blacklist,
+                                  progress=lambda _n, _i, _c, rule, step=step: rule and step(rule)))
         del normalised
     return engine.combine(parts)
 

@@ -75,8 +75,11 @@ def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> Non
     reasons = whole[0]["rows"]["quarantine_reasons"]
     # 6 rows lost their entity; the repeated card adds one to the generator's own 3 duplicates.
     assert reasons["法人机构为空"] == 6 and reasons["卡号重复（同一法人机构内已出现，仅计一次）"] == 4
-    entities = [s for s in steps if s.startswith("审计法人机构")]
-    assert len(entities) == 4 and "法人机构为空" in entities[-1]  # three entities, then the rest
+    entities = [s for s in steps if s.startswith("审计法人机构") and "规则" not in s]
+    assert len(entities) == 4 and "法人机构为空" in entities[-1], entities  # 3 entities, the rest
+    assert entities[0].startswith("审计法人机构 1/4：") and "条）" in entities[0]
+    rules = [s for s in steps if "· 规则 CARD-4PLUS" in s]
+    assert len(rules) == 3 and rules[0].startswith(entities[0])  # per entity with rows, per rule
 
 
 def test_a_plain_split_keeps_the_planted_truth(dataset: Path, tmp_path: Path) -> None:
