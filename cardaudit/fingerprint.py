@@ -41,7 +41,7 @@ class FingerprintKey:
         return hashlib.sha256(b"cardaudit-fingerprint-key|" + self.secret).hexdigest()[:12]
 
     def digest(self, text: str) -> str:
-        return hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()[:DIGITS]
+        return hmac.digest(self.secret, text.encode(), "sha256").hex()[:DIGITS]
 
 
 def home() -> Path:
