@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
@@ -52,6 +54,23 @@ class EntityResult:
     warnings: dict[str, int] = field(default_factory=dict)
     # Persons by their number of counted cards: {1: persons, 2: persons, ...}.
     card_distribution: dict[int, int] = field(default_factory=dict)
+    # Where the findings wait on disk when the run keeps them out of memory (see `spill`).
+    spilled: Path | None = None
+
+    def spill(self, folder: Path) -> None:
+        """Move the findings to an Arrow file in `folder`; `finding_rows()` reads them back."""
+        path = folder / f"findings-{id(self):x}.arrow"
+        table = pa.Table.from_pandas(self.findings, preserve_index=False)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        self.spilled, self.findings = path, self.findings.iloc[:0]
+
+    def finding_rows(self) -> pd.DataFrame:
+        """This entity's findings (fixed columns), from memory or from the spilled file."""
+        if self.spilled is None:
+            return self.findings
+        with pa.memory_map(str(self.spilled)) as source:
+            return pa.ipc.open_file(source).read_all().to_pandas()
 
 
 @dataclass

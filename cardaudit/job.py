@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +22,7 @@ from cardaudit import __version__, diff, engine, load, report, stream, verificat
 from cardaudit import blacklist as blacklist_mod
 from cardaudit.errors import ConfigError, InputError
 from cardaudit.fingerprint import RULE_TEXT as FINGERPRINT_RULE
-from cardaudit.fingerprint import load_key
+from cardaudit.fingerprint import FingerprintKey, load_key
 from cardaudit.mask import mask_ids, mask_names
 from cardaudit.normalize import normalise
 from cardaudit.outputs import DEFAULT_FORMATS, consolidated, findings_out, writer
@@ -54,6 +56,7 @@ class AuditOptions:
     ledger: str | None = None  # verification ledger: SQLite file or postgresql:// URL
     ledger_actor: str | None = None  # who records the run (default: the login name)
     fingerprint_key: Path | None = None  # key file of the finding fingerprints (HMAC)
+    spill_dir: Path | None = None  # where entity-by-entity runs park findings (default: temp)
     # Parquet exports with a legal-entity column are read and audited one entity at a time.
     by_entity: bool = True
 
@@ -124,6 +127,7 @@ class Computed:
     shared: SharedInputs
     failures: list[EntityFailure] = field(default_factory=list)
     engine: dict[str, Any] = field(default_factory=lambda: {"name": "pandas"})
+    spill: Path | None = None  # a folder of parked findings, removed when the outputs are written
 
 
 # An engine: (options, progress, notices) -> Computed. The pandas engine is `compute_pandas`;
@@ -138,8 +142,14 @@ def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> 
         say("读取导出文件的法人机构列")
         files = stream.file_infos(members)
         shared = load_shared(options, notices)
-        result = stream.audit_by_entity(members, options, shared, say)
-        return Computed(result=result, files=files, shared=shared,
+        # Owner-only (mkdtemp): the parked findings hold personal data; removed by run_audit.
+        spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
+        try:
+            result = stream.audit_by_entity(members, options, shared, say, spill)
+        except BaseException:
+            shutil.rmtree(spill, ignore_errors=True)
+            raise
+        return Computed(result=result, files=files, shared=shared, spill=spill,
                         engine={"name": "pandas", "mode": "by_entity"})
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
@@ -174,6 +184,16 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
                        "比较（diff、核查台账）须使用同一密钥：请妥善保管并用 --fingerprint-key 分发。")
     baseline = diff.load_run(options.baseline) if options.baseline else None
     computed = (compute or compute_pandas)(options, say, notices)
+    try:
+        return _outputs(options, computed, key, baseline, notices, say)
+    finally:
+        if computed.spill is not None:
+            shutil.rmtree(computed.spill, ignore_errors=True)
+
+
+def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
+             baseline: diff.Run | None, notices: list[str], say: Progress) -> AuditOutcome:
+    """Everything after the engine: summary, comparison, ledger, reports and findings files."""
     result, checked = computed.result, computed.shared.verification
     list_info, list_faults = computed.shared.info, computed.shared.faults
     pack = result.pack
@@ -204,12 +224,12 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     summary["complete"] = not computed.failures
     summary["failed_entities"] = [{"entity": f.entity, "error": f.message}
                                   for f in computed.failures]
-    shown = findings_out.shown_findings(findings_out.all_findings(result), options.unmasked, key)
-    table = findings_out.findings_table(shown)
+    records, masked_records = _records(result, options, key,
+                                       baseline is not None or bool(options.ledger))
     comparison = None
     if baseline is not None:
         current = diff.Run(source=options.out_dir.resolve().name, summary=summary,
-                           findings=table.to_pylist())
+                           findings=records)
         comparison = diff.compare(baseline, current)
         summary["baseline"] = diff.summary_section(comparison)
 
@@ -219,10 +239,8 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
 
         say("记录核查台账")
         recorded = ledger_audit.record(
-            options.ledger, records=table.to_pylist() if not options.unmasked else
-            findings_out.finding_records(findings_out.shown_findings(
-                findings_out.all_findings(result), unmasked=False, key=key)),
-            unmasked_records=table.to_pylist() if options.unmasked else None,
+            options.ledger, records=masked_records,
+            unmasked_records=records if options.unmasked else None,
             entities=[e.name for e in result.entities], rules=pack.enabled(), trail=trail,
             figures={"entities": summary["entities"], "total": summary["total"]},
             actor=options.ledger_actor, key_id=key.id)
@@ -238,14 +256,24 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     say("写出报告")
     written = _write_reports(options, result, pack, trail, list_info, comparison, notices,
                              checked.describe() if checked else None, ledger_views)
+    shown_parts = []  # kept only for the workbook
+    with findings_out.FindingsFiles(out, json_files="json" in options.formats, trail=trail,
+                                    unmasked=options.unmasked, key_id=key.id,
+                                    csv_frame=findings_csv) as files:
+        for entity in result.entities:  # one legal entity's findings in memory at a time
+            shown = findings_out.shown_findings(entity.finding_rows(), options.unmasked, key)
+            files.add(shown)
+            if "xlsx" in options.formats:
+                shown_parts.append(shown)
+    written += files.paths
     if "xlsx" in options.formats:
         from cardaudit.outputs.workbook import write_workbook
 
+        shown = (pd.concat(shown_parts, ignore_index=True) if shown_parts else
+                 findings_out.shown_findings(findings_out.all_findings(result),
+                                             options.unmasked, key))
         written.append(write_workbook(out / "findings.xlsx", result, shown, pack,
                                       as_of=options.as_of.isoformat(), unmasked=options.unmasked))
-    if "json" in options.formats:
-        written += findings_out.write_findings(out, table, trail, options.unmasked, key.id)
-    written.append(write_csv(out / "findings.csv", findings_csv(shown)))
     written.append(write_csv(out / "quarantine.csv",
                              masked_quarantine(result.quarantined, options.unmasked)))
     if len(list_faults):
@@ -327,6 +355,22 @@ def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, A
         "entities": entities,
         "total": {"rows": result.total["rows"], "statistics": result.total["statistics"]},
     }
+
+
+def _records(result: engine.AuditResult, options: AuditOptions, key: FingerprintKey,
+             wanted: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Finding records as shown (for --baseline) and masked (for the ledger), when wanted."""
+    if not wanted:
+        return [], []
+    shown: list[dict[str, Any]] = []
+    masked: list[dict[str, Any]] = []
+    for entity in result.entities:
+        rows = entity.finding_rows()
+        shown += findings_out.finding_records(findings_out.shown_findings(
+            rows, options.unmasked, key))
+        masked += findings_out.finding_records(findings_out.shown_findings(
+            rows, False, key)) if options.unmasked else []
+    return shown, (masked if options.unmasked else shown)
 
 
 def findings_csv(shown: pd.DataFrame) -> pd.DataFrame:

@@ -135,8 +135,12 @@ def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataF
 
 
 def audit_by_entity(members: list[Member], options: AuditOptions, shared: SharedInputs,
-                    say: Callable[[str], None]) -> engine.AuditResult:
-    """Read, normalise and audit one legal entity at a time; combine the results."""
+                    say: Callable[[str], None], spill: Path) -> engine.AuditResult:
+    """Read, normalise and audit one legal entity at a time; combine the results.
+
+    Each entity's findings go to an Arrow file in `spill` as soon as it is done, so memory holds
+    one entity's rows, never the whole export's findings.
+    """
     names = _entity_codes(members)
     order = list(dict.fromkeys(c for m in members for c in m.headers))
     codes = sorted(range(len(names)), key=lambda c: names[c])
@@ -157,9 +161,12 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
             full = normalised.frame
             full["verified_mismatch"], full["verified_nonexistent"] = verification.flags(
                 full, shared.verification)
-        parts.append(engine.audit(normalised, options.pack, shared.blacklist,
-                                  progress=lambda _n, _i, _c, rule, step=step: rule and step(rule)))
+        part = engine.audit(normalised, options.pack, shared.blacklist,
+                            progress=lambda _n, _i, _c, rule, step=step: rule and step(rule))
         del normalised
+        for result in part.entities:
+            result.spill(spill)
+        parts.append(part)
     return engine.combine(parts)
 
 

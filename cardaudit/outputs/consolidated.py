@@ -34,7 +34,8 @@ def combine(result: AuditResult) -> EntityResult:
         for key, value in e.warnings.items():
             warnings[key] = warnings.get(key, 0) + value
     rows = {k: sum(e.rows[k] for e in entities) for k in ("read", "audited", "quarantined")}
-    findings = pd.concat([e.findings for e in entities], ignore_index=True)
+    # The consolidated report reads figures and branch tables; the findings stay per entity.
+    findings = entities[0].findings.iloc[:0] if entities else pd.DataFrame()
     return EntityResult(name=TOTAL_NAME, rows=rows, statistics=dict(result.total["statistics"]),  # type: ignore[call-overload]
                         outcomes=outcomes, findings=findings, branches=branches,
                         warnings=warnings, card_distribution=dict(sorted(distribution.items())))

@@ -67,16 +67,23 @@ def safe_file_name(name: str) -> str:
     return cleaned[:80] or "entity"
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """UTF-8 with BOM (opens correctly in Excel); formula-like cells are neutralised."""
+CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
+
+
+def neutralised(frame: pd.DataFrame) -> pa.Table:
+    """The frame as an Arrow table whose formula-like text cells start with a quote."""
     safe = frame.copy()
     for column in safe.columns:
         if safe[column].dtype == "str" or safe[column].dtype == object:
             text = safe[column].astype("str")
             risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
             safe[column] = text.where(~risky, "'" + text)
-    table = pa.Table.from_pandas(safe, preserve_index=False)
+    return pa.Table.from_pandas(safe, preserve_index=False)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """UTF-8 with BOM (opens correctly in Excel); formula-like cells are neutralised."""
     with atomic_write(path, mode="wb") as handle:
         handle.write(codecs.BOM_UTF8)
-        pacsv.write_csv(table, handle, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(neutralised(frame), handle, write_options=CSV_OPTIONS)
     return path

@@ -6,7 +6,13 @@ persisting) and the rows behind it. Personal data is masked unless the user chos
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +20,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cardaudit import engine
 from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
-from cardaudit.outputs.files import atomic_path, atomic_write
+from cardaudit.outputs.files import CSV_OPTIONS, atomic_path, neutralised
 
 FINDINGS_SCHEMA_VERSION = 1
 ROW_FIELDS = ("branch", "customer_id", "card_no", "product", "status", "open_date", "name",
@@ -33,7 +40,7 @@ def fingerprint(key: FingerprintKey, rule_id: str, legal_entity: str, subject_ke
 
 def all_findings(result: engine.AuditResult) -> pd.DataFrame:
     """Every entity's row-level findings in one frame (the engine's fixed columns)."""
-    parts = [e.findings for e in result.entities if len(e.findings)]
+    parts = [rows for e in result.entities if len(rows := e.finding_rows())]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in engine.FINDING_COLUMNS})
     return pd.concat(parts, ignore_index=True)
@@ -176,32 +183,78 @@ PARQUET_SCHEMA = pa.schema([
 ])
 
 
-def write_findings(out: Path, table: pa.Table, trail: dict[str, Any],
-                   unmasked: bool, key_id: str) -> list[Path]:
-    """findings.json and findings.parquet (same records; schema version in Parquet metadata).
+class FindingsFiles:
+    """findings.csv and (with the json format) findings.json and findings.parquet, written one
+    legal entity at a time, so only one entity's findings are in memory.
 
-    findings.json is assembled from Arrow string kernels, byte for byte what json.dumps of the
-    records with compact separators writes, without building a Python object per row.
+    All three appear together (renamed into place) when the block ends without an error.
+    findings.json is byte for byte what json.dumps of all records with compact separators
+    writes: the records go to a temporary body first, behind a header that needs their count.
     """
-    json_path = out / "findings.json"
-    document = json.dumps(findings_document([], trail, unmasked, key_id)
-                          | {"count": table.num_rows},
-                          ensure_ascii=False, separators=(",", ":"))
-    assert document.endswith('"findings":[]}')
-    with atomic_write(json_path) as handle:
-        handle.write(document[:-2])
-        items = findings_json_items(table) if table.num_rows else pa.array([], pa.large_string())
-        step = 20_000
-        for start in range(0, len(items), step):
-            if start:
-                handle.write(",")
-            handle.write(",".join(items.slice(start, step).to_pylist()))
-        handle.write("]}\n")
-    metadata = {"cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
-                "cardaudit.unmasked": "true" if unmasked else "false",
-                "cardaudit.fingerprint": RULE_TEXT,
-                "cardaudit.fingerprint_key_id": key_id}
-    parquet_path = out / "findings.parquet"
-    with atomic_path(parquet_path) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
-    return [json_path, parquet_path]
+
+    def __init__(self, out: Path, *, json_files: bool, trail: dict[str, Any], unmasked: bool,
+                 key_id: str, csv_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+        self.out, self.json_files, self.csv_frame = out, json_files, csv_frame
+        self.header = findings_document([], trail, unmasked, key_id)
+        self.metadata = {"cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
+                         "cardaudit.unmasked": "true" if unmasked else "false",
+                         "cardaudit.fingerprint": RULE_TEXT,
+                         "cardaudit.fingerprint_key_id": key_id}
+        self.count = 0
+        self.paths = [out / "findings.csv"] + (
+            [out / "findings.json", out / "findings.parquet"] if json_files else [])
+
+    def __enter__(self) -> FindingsFiles:
+        self.stack = ExitStack()
+        tmp = [self.stack.enter_context(atomic_path(p)) for p in self.paths]
+        self.csv = self.stack.enter_context(open(tmp[0], "wb"))
+        self.csv.write(codecs.BOM_UTF8)
+        self.csv_schema: pa.Schema | None = None
+        if self.json_files:
+            self.json_tmp = tmp[1]
+            fd, body = tempfile.mkstemp(prefix=".findings.json.body.", suffix=".tmp", dir=self.out)
+            os.close(fd)
+            self.body = Path(body)
+            self.stack.callback(self.body.unlink, missing_ok=True)  # scaffolding, never kept
+            self.body_handle = self.stack.enter_context(open(self.body, "w", encoding="utf-8"))
+            self.parquet = pq.ParquetWriter(tmp[2], PARQUET_SCHEMA.with_metadata(self.metadata))
+        return self
+
+    def add(self, shown: pd.DataFrame) -> None:
+        """One legal entity's shown findings (from `shown_findings`)."""
+        table = neutralised(self.csv_frame(shown))
+        if self.csv_schema is None:
+            self.csv_schema = table.schema
+            pacsv.write_csv(table, self.csv, write_options=CSV_OPTIONS)
+        elif table.num_rows:
+            options = pacsv.WriteOptions(quoting_style="needed", include_header=False)
+            pacsv.write_csv(table.cast(self.csv_schema), self.csv, write_options=options)
+        if not self.json_files or not len(shown):
+            return
+        findings = findings_table(shown)
+        items = findings_json_items(findings)
+        for start in range(0, len(items), 20_000):
+            if self.count or start:
+                self.body_handle.write(",")
+            self.body_handle.write(",".join(items.slice(start, 20_000).to_pylist()))
+        self.count += findings.num_rows
+        self.parquet.write_table(findings)
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            if self.json_files:
+                self.parquet.close()
+                self.body_handle.close()
+            if error is None and self.json_files:
+                document = json.dumps(self.header | {"count": self.count}, ensure_ascii=False,
+                                      separators=(",", ":"))
+                with open(self.json_tmp, "w", encoding="utf-8") as handle, \
+                        open(self.body, encoding="utf-8") as body:
+                    handle.write(document[:-2])
+                    shutil.copyfileobj(body, handle, 8 << 20)
+                    handle.write("]}\n")
+        except BaseException as exc:
+            self.stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.stack.__exit__(kind, error, trace)  # type: ignore[arg-type]
+
