@@ -17,17 +17,25 @@ def _cell(value: object) -> str:
     return "—" if value is None else str(value)
 
 
+# More legal entities than this and the console shows the total only (a terminal is too narrow).
+MAX_ENTITY_COLUMNS = 3
+
+
 def figures_table(summary: dict[str, Any]) -> Table:
     """Figures per legal entity (and the total when there are several)."""
     entities = summary["entities"]
     table = Table(title=f"断卡自查统计（截止 {summary['as_of']}）", show_lines=False)
     table.add_column("统计项", no_wrap=True)
-    for name in entities:
+    shown = entities if len(entities) <= MAX_ENTITY_COLUMNS else {}
+    for name in shown:
         table.add_column(escape(name), justify="right", overflow="fold")
-    columns = list(entities.values())
+    columns = list(shown.values())
     if len(entities) > 1:
         table.add_column("合计", justify="right")
         columns.append(summary["total"])
+    if not shown:
+        table.caption = (f"共 {len(entities)} 个法人机构：各机构的数字见 summary.json、各机构报告及"
+                         "合计报告中的逐机构对照表。")
     for key, label in (("read", "读取记录"), ("audited", "审计记录"), ("quarantined", "隔离记录")):
         table.add_row(label, *(_cell(c["rows"][key]) for c in columns))
     for figure in FIGURES:

@@ -63,7 +63,9 @@ class EntityResult:
         table = pa.Table.from_pandas(self.findings, preserve_index=False)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        self.spilled, self.findings = path, self.findings.iloc[:0]
+        # A fresh empty frame: a zero-row slice would keep the whole frame's buffers alive.
+        self.spilled = path
+        self.findings = pd.DataFrame({c: pd.Series(dtype=t) for c, t in self.findings.dtypes.items()})
 
     def finding_rows(self) -> pd.DataFrame:
         """This entity's findings (fixed columns), from memory or from the spilled file."""

@@ -167,6 +167,8 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
         for result in part.entities:
             result.spill(spill)
         parts.append(part)
+        # Hand the entity's freed buffers back to the system before the next one is read.
+        pa.default_memory_pool().release_unused()
     return engine.combine(parts)
 
 

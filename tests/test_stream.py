@@ -121,3 +121,25 @@ def test_a_dataset_generated_in_parts_matches_each_parts_truth(tmp_path: Path) -
                     "customers_over_limit", "agents_3plus", "agents_3plus_cards", "id_mismatch",
                     "id_nonexistent", "id_legacy15", "id_noncompliant"):
             assert got["statistics"][key] == truth["statistics"][key], (name, key)
+
+
+def test_console_shows_the_total_only_for_many_entities(dataset: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from cardaudit.console_tables import figures_table
+
+    pack = resolve_pack(dataset / "bank.yaml", None, None)[0]
+    summary = run_audit(AuditOptions(exports=[dataset / "export"], out_dir=tmp_path / "o",
+                                     pack=pack, as_of=date(2026, 10, 31),
+                                     formats=["json"])).summary
+    console = Console(record=True, width=200)
+    console.print(figures_table(summary))
+    three = console.export_text()
+    assert all(name in three for name in summary["entities"])  # 3 entities: one column each
+    many = {**summary, "entities": {f"{i}号法人机构": e for i, e in
+                                    enumerate(list(summary["entities"].values()) * 2)}}
+    console.print(figures_table(many))
+    text = console.export_text()
+    assert "共 6 个法人机构" in text and "0号法人机构" not in text
+    total = str(summary["total"]["statistics"]["debit_cards"])
+    assert total in text
