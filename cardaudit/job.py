@@ -143,7 +143,11 @@ def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> 
         files = stream.file_infos(members)
         shared = load_shared(options, notices)
         # Owner-only (mkdtemp): the parked findings hold personal data; removed by run_audit.
-        spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
+        try:
+            spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
+        except OSError as exc:
+            raise ConfigError(f"无法在临时目录 {options.spill_dir or tempfile.gettempdir()} 中创建"
+                              f"暂存目录：{exc.strerror}。请用 --temp-dir 指定可写的目录。") from None
         try:
             result = stream.audit_by_entity(members, options, shared, say, spill)
         except BaseException:

@@ -143,3 +143,29 @@ def test_console_shows_the_total_only_for_many_entities(dataset: Path, tmp_path:
     assert "共 6 个法人机构" in text and "0号法人机构" not in text
     total = str(summary["total"]["statistics"]["debit_cards"])
     assert total in text
+
+
+def test_parked_findings_live_in_the_temp_dir_and_are_removed(monkeypatch, capsys, dataset: Path,
+                                                              tmp_path: Path) -> None:
+    from helpers import run
+
+    temp = tmp_path / "scratch"
+    temp.mkdir()
+    seen: list[list[str]] = []
+    real = __import__("cardaudit.engine", fromlist=["EntityResult"]).EntityResult.spill
+
+    def spy(self, folder):  # type: ignore[no-untyped-def]
+        real(self, folder)
+        seen.append(sorted(p.name for p in folder.iterdir()))
+        assert folder.parent == temp and oct(folder.stat().st_mode & 0o777) == "0o700"
+
+    monkeypatch.setattr("cardaudit.engine.EntityResult.spill", spy)
+    code, output = run(monkeypatch, capsys, "audit", str(dataset / "export"), "--as-of",
+                       "2026-10-31", "--out", str(tmp_path / "out"), "--temp-dir", str(temp), "-q")
+    assert code == 0, output
+    assert [len(s) for s in seen] == [1, 2, 3]  # one file per entity, while the run lasts
+    assert list(temp.iterdir()) == []  # nothing left behind
+    code, output = run(monkeypatch, capsys, "audit", str(dataset / "export"), "--as-of",
+                       "2026-10-31", "--out", str(tmp_path / "out2"), "--temp-dir",
+                       str(tmp_path / "missing"), "-q")
+    assert code == 2 and "--temp-dir" in output
