@@ -26,6 +26,8 @@ ENV_KEY = "CARDAUDIT_FINGERPRINT_KEY"
 ENV_HOME = "CARDAUDIT_HOME"
 KEY_FILE = "fingerprint.key"
 DIGITS = 24
+# Where the machine's key file is, said without the machine's own path (notices reach reports).
+MACHINE_KEY = f"本机密钥文件（{ENV_HOME} 或 ~/.config/cardaudit 下的 {KEY_FILE}）"
 RULE_TEXT = "HMAC-SHA256(指纹密钥, rule_id|legal_entity|subject_key) 的十六进制前24位"
 
 
@@ -69,7 +71,7 @@ def load_key(path: Path | None = None) -> FingerprintKey:
         return FingerprintKey(text.encode(), f"环境变量 {ENV_KEY}")
     file = home() / KEY_FILE
     if file.is_file():
-        return FingerprintKey(_read(file, ENV_HOME), f"本机密钥文件 {file}")
+        return FingerprintKey(_read(file, ENV_HOME), MACHINE_KEY)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_hex(32).encode()
@@ -77,8 +79,8 @@ def load_key(path: Path | None = None) -> FingerprintKey:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(secret + b"\n")
     except FileExistsError:  # another run created it a moment ago
-        return FingerprintKey(_read(file, ENV_HOME), f"本机密钥文件 {file}")
+        return FingerprintKey(_read(file, ENV_HOME), MACHINE_KEY)
     except OSError as exc:
         raise ConfigError(f"无法创建指纹密钥文件 {file}：{exc.strerror}。请用 --fingerprint-key "
                           f"指定密钥文件，或设置环境变量 {ENV_KEY}。") from None
-    return FingerprintKey(secret, f"本机密钥文件 {file}", created=True)
+    return FingerprintKey(secret, MACHINE_KEY, created=True)

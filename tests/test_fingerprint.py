@@ -25,6 +25,7 @@ def test_first_use_creates_an_owner_only_key_file(monkeypatch, tmp_path) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = load_key()
     assert not again.created and again.id == first.id and again.secret == first.secret
+    assert str(tmp_path) not in first.source  # the notice reaches reports: no machine paths
 
 
 def test_key_file_option_wins_and_short_keys_are_refused(monkeypatch, tmp_path) -> None:
