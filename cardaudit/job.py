@@ -162,10 +162,7 @@ def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> 
     entity_name = options.bank_name if "legal_entity" not in loaded.frame else None
     normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
     shared = load_shared(options, notices)
-    if shared.verification is not None:
-        frame = normalised.frame
-        frame["verified_mismatch"], frame["verified_nonexistent"] = verification.flags(
-            frame, shared.verification)
+    verification.mark(normalised.frame, shared.verification)
     say("执行规则")
     result = engine.audit(normalised, options.pack, shared.blacklist,
                           progress=lambda name, i, n, rule: say(stream.entity_step(name, i, n, rule)))

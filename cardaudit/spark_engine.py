@@ -314,10 +314,7 @@ class GroupJob:
     def audit(self, frame: pd.DataFrame) -> engine.AuditResult:
         options = self.options
         normalised = normalise(frame, options.pack.settings, options.as_of, self.entity_name)
-        if self.verification is not None:
-            full = normalised.frame
-            full["verified_mismatch"], full["verified_nonexistent"] = verification.flags(
-                full, self.verification)
+        verification.mark(normalised.frame, self.verification)
         return engine.audit(normalised, options.pack, self.blacklist)
 
     def __call__(self, table: pa.Table) -> pa.Table:

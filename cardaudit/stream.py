@@ -46,10 +46,10 @@ class Member:
     path: Path
     display: str
     headers: dict[str, str]  # canonical name -> the file's header
-    mapping: dict[str, str]
     rows: int
     group_starts: np.ndarray  # first row of each row group, plus the row count
-    entity: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    # Row positions of each legal-entity code (NO_ENTITY included), set by `_entity_codes`.
+    positions: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def members_of(paths: list[Path], mapping: dict | None) -> list[Member] | None:
@@ -70,7 +70,7 @@ def members_of(paths: list[Path], mapping: dict | None) -> list[Member] | None:
         selection, headers = load.resolve_headers(names, display, mapping)
         if "legal_entity" not in selection:
             return None
-        members.append(Member(path, display, headers, dict(headers), sum(sizes),
+        members.append(Member(path, display, headers, sum(sizes),
                               np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)))
     return members if sum(m.rows for m in members) else None
 
@@ -84,7 +84,8 @@ def _entity_codes(members: list[Member]) -> list[str]:
     index: dict[str, int] = {}
     for m in members:
         header = m.headers["legal_entity"]
-        column = pq.read_table(m.path, columns=[header]).column(0)
+        column = _read(m, lambda m=m, header=header: pq.read_table(
+            m.path, columns=[header]).column(0))
         text = load.column_text(column, header, m.display)
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
@@ -94,18 +95,35 @@ def _entity_codes(members: list[Member]) -> list[str]:
                           for s in spellings], dtype=np.int32)
         raw = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
         valid = pc.is_valid(encoded.indices).to_numpy(zero_copy_only=False)
-        m.entity = np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY
-                            ).astype(np.int32)
+        entity = np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY)
+        # One stable sort gives every entity's row positions, in file order.
+        order = np.argsort(entity, kind="stable")
+        values, starts = np.unique(entity[order], return_index=True)
+        m.positions = {int(v): part for v, part in
+                       zip(values, np.split(order, starts[1:]), strict=True)} if len(order) else {}
     return list(index)
+
+
+def _read(m: Member, read: Callable[[], pa.Table | pa.ChunkedArray]) -> pa.Table | pa.ChunkedArray:
+    """A read of one member; a damaged file is the loader's kind of Chinese error (exit 2)."""
+    try:
+        return read()
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        reason = str(exc).rstrip(".")
+        raise InputError(f"无法读取 Parquet 文件 {m.display}：{reason}。文件可能已损坏或不完整，"
+                         "请重新导出。") from None
 
 
 def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.Table:
     """The loader's text columns of these rows of one file (reading only their row groups)."""
     group_of = np.searchsorted(m.group_starts, positions, side="right") - 1
     groups = np.unique(group_of)
-    with pq.ParquetFile(m.path, memory_map=True) as parquet:
-        table = parquet.read_row_groups(groups.tolist(), use_threads=True, columns=list(
-            dict.fromkeys(m.headers.values())))
+    def read() -> pa.Table:
+        with pq.ParquetFile(m.path, memory_map=True) as parquet:
+            return parquet.read_row_groups(groups.tolist(), use_threads=True, columns=list(
+                dict.fromkeys(m.headers.values())))
+
+    table = _read(m, read)
     # Row positions within the concatenation of the row groups read.
     sizes = m.group_starts[groups + 1] - m.group_starts[groups]
     base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -127,8 +145,7 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
 def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataFrame:
     """One legal entity's rows from every file, as the pandas loader's frame (file order)."""
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="cardaudit-read") as pool:
-        parts = [_rows_of(m, rows, pool) for m in members
-                 if len(rows := np.flatnonzero(m.entity == code))]
+        parts = [_rows_of(m, m.positions[code], pool) for m in members if code in m.positions]
     table = pa.concat_tables(parts, promote_options="default")
     present = [c for c in order if c in table.column_names]
     return load.text_frame(table.select([*present, SOURCE_FILE, SOURCE_ROW]))
@@ -144,12 +161,12 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
     names = _entity_codes(members)
     order = list(dict.fromkeys(c for m in members for c in m.headers))
     codes = sorted(range(len(names)), key=lambda c: names[c])
-    if any((m.entity == NO_ENTITY).any() for m in members):
+    if any(NO_ENTITY in m.positions for m in members):
         codes.append(NO_ENTITY)  # rows without a legal entity: quarantined on their own
     parts = []
     for i, code in enumerate(codes):
         label = names[code] if code != NO_ENTITY else "（法人机构为空的记录）"
-        rows = sum(int((m.entity == code).sum()) for m in members)
+        rows = sum(len(m.positions.get(code, ())) for m in members)
         def step(rule: str | None, i: int = i, label: str = label, rows: int = rows) -> None:
             say(entity_step(label, i, len(codes), rule, rows))
 
@@ -157,10 +174,7 @@ def audit_by_entity(members: list[Member], options: AuditOptions, shared: Shared
         frame = entity_frame(members, code, order)
         normalised = normalise(frame, options.pack.settings, options.as_of)
         del frame
-        if shared.verification is not None:
-            full = normalised.frame
-            full["verified_mismatch"], full["verified_nonexistent"] = verification.flags(
-                full, shared.verification)
+        verification.mark(normalised.frame, shared.verification)
         part = engine.audit(normalised, options.pack, shared.blacklist,
                             progress=lambda _n, _i, _c, rule, step=step: rule and step(rule))
         del normalised
@@ -181,5 +195,5 @@ def file_infos(members: list[Member]) -> list[load.FileInfo]:
             raise InputError(f"无法读取文件 {Path(exc.filename or '?').name}：{exc.strerror}。") from None
     load.check_distinct_files([(m.display, d) for m, d in zip(members, digests, strict=True)])
     return [load.FileInfo(path=m.display, sha256=d, rows=m.rows, encoding=None, format="parquet",
-                          delimiter=None, mapping=m.mapping)
+                          delimiter=None, mapping=dict(m.headers))
             for m, d in zip(members, digests, strict=True)]

@@ -74,6 +74,12 @@ def from_frame(frame: pd.DataFrame, file: str) -> Verification:
                         unreadable=int(result.isna().sum()))
 
 
+def mark(frame: pd.DataFrame, verification: Verification | None) -> None:
+    """Add the verified-mismatch and verified-non-existent columns the checks read (if given)."""
+    if verification is not None:
+        frame["verified_mismatch"], frame["verified_nonexistent"] = flags(frame, verification)
+
+
 def flags(frame: pd.DataFrame, verification: Verification) -> tuple[np.ndarray, np.ndarray]:
     """Per row of a normalised frame: (verified mismatch, verified non-existent number)."""
     ids = frame["id_norm"].fillna("")

@@ -318,3 +318,18 @@ def test_every_report_format_states_the_progress(monkeypatch, capsys, tmp_path) 
     # Per entity: each of the two sample entities has 4 customers with 4+ cards.
     for path in out.glob("report_*县*.md"):
         assert "借记卡的4户客户，已联系0户" in path.read_text(encoding="utf-8")
+
+
+def test_damaged_worklist_and_unusable_out_folder_are_exit_2(monkeypatch, capsys, tmp_path) -> None:
+    target = str(tmp_path / "l.db")
+    audited(monkeypatch, capsys, tmp_path, target)
+    damaged = tmp_path / "核查清单.xlsx"
+    damaged.write_bytes(b"PK\x03\x04 this is not a workbook")
+    code, output = run(monkeypatch, capsys, "ledger", "import", str(damaged), "--ledger", target)
+    assert code == 2 and "无法读取核查清单 核查清单.xlsx" in output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for command in ("export", "forms"):
+        code, output = run(monkeypatch, capsys, "ledger", command, "--ledger", target,
+                           "--out", str(blocker / "sub"))
+        assert code == 2 and "无法创建输出目录" in output, command

@@ -28,7 +28,8 @@ from cardaudit.ledger import (
     STOPPED,
     UNREACHABLE,
 )
-from cardaudit.ledger.db import database_url, events, findings, runs
+from cardaudit.ledger.db import database_url, events, findings, open_ledger, runs
+from cardaudit.ledger.progress import progress
 from cardaudit.sample import check_char, generate
 
 MONTHS = ("2026-08-31", "2026-09-30", "2026-10-31")
@@ -105,7 +106,7 @@ def test_three_months(monkeypatch, capsys, tmp_path: Path, target: str) -> None:
                             .order_by(findings.c.fingerprint)).all()
     assert len(four) == n1 and n1 >= 6
     fp = [f.fingerprint for f in four]
-    assert m1["ledger"]["progress"]["合计"] | {"rule_id": RULE} == m1["ledger"]["progress"]["合计"]
+    assert m1["ledger"]["progress"]["合计"]["rule_id"] == RULE
     assert m1["ledger"]["progress"]["合计"]["pending"] == n1
 
     # The branches record outcomes for five 4+ customers.
@@ -137,6 +138,18 @@ def test_three_months(monkeypatch, capsys, tmp_path: Path, target: str) -> None:
         history = conn.execute(sa.select(events.c.old_status, events.c.new_status, events.c.actor)
                                .where(events.c.fingerprint == fp[2]).order_by(events.c.id)).all()
     assert status[fp[2]] == RESOLVED and status[fp[0]] == OWN_WILL and status[b_fp] == PENDING
+    # Appendix 五's branch rows: they add up to the entity, and A's branch holds the one 已整改.
+    with engine.connect() as conn:
+        a_entity, a_branch = conn.execute(sa.select(findings.c.legal_entity, findings.c.branch)
+                                          .where(findings.c.fingerprint == fp[2])).one()
+    ledger = open_ledger(target, create=False)
+    parts = progress(ledger, 2, RULE, "t", list(m2["entities"]))
+    ledger.dispose()
+    for name, part in parts.items():
+        assert {**part.figures, "rule_id": RULE} == m2["ledger"]["progress"][name]
+        assert {k: sum(b[k] for b in part.branches.values()) for k in part.figures} == part.figures
+    resolved = {(n, b) for n, p in parts.items() for b, f in p.branches.items() if f["resolved"]}
+    assert resolved == {(a_entity, a_branch)}
     assert [tuple(h) for h in history] == [(None, PENDING, "总行合规部"),
                                            (PENDING, STOPPED, "网点经办"),
                                            (STOPPED, RESOLVED, "总行合规部")]

@@ -169,3 +169,19 @@ def test_parked_findings_live_in_the_temp_dir_and_are_removed(monkeypatch, capsy
                        "2026-10-31", "--out", str(tmp_path / "out2"), "--temp-dir",
                        str(tmp_path / "missing"), "-q")
     assert code == 2 and "--temp-dir" in output
+
+
+def test_a_damaged_data_page_is_a_chinese_error_not_a_crash(monkeypatch, capsys, tmp_path) -> None:
+    from helpers import run
+
+    subprocess.run([sys.executable, "-m", "cardaudit", "sample", "--rows", "3000", "--entities",
+                    "2", "--format", "parquet", "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    data = bytearray((tmp_path / "export.parquet").read_bytes())
+    for i in range(200, len(data) // 2, 7):  # the pages; the footer (schema) stays readable
+        data[i] ^= 0x5A
+    (tmp_path / "bad.parquet").write_bytes(bytes(data))
+    assert pq.ParquetFile(tmp_path / "bad.parquet").metadata.num_rows > 2900
+    code, output = run(monkeypatch, capsys, "audit", str(tmp_path / "bad.parquet"), "--as-of",
+                       "2026-10-31", "--out", str(tmp_path / "out"), "-q")
+    assert code == 2 and "无法读取 Parquet 文件 bad.parquet" in output and "请重新导出" in output

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cardaudit import report
 from cardaudit.ledger import PENDING, UNREACHABLE
-from cardaudit.ledger.worklist import open_findings
+from cardaudit.ledger.worklist import make_folder, open_findings
 from cardaudit.mask import mask_subjects
 from cardaudit.outputs.files import atomic_path, safe_file_name
 from cardaudit.outputs.word import render_template
@@ -65,7 +65,7 @@ def write_forms(ledger: Any, out_dir: Path, *, branch: str | None = None,
     if not people:
         return []
     source = template_path(templates)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for person in people:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from cardaudit.dates import parse_dates
-from cardaudit.errors import InputError
+from cardaudit.errors import ConfigError, InputError
 from cardaudit.ledger import AGAINST, OPEN, OUTCOMES, OWN_WILL, PENDING, RESOLVED, STATUS_MEANING
 from cardaudit.ledger.db import Ledger, events, findings, imports, now, runs
 from cardaudit.mask import mask_subjects
@@ -104,7 +105,7 @@ def export_worklists(ledger: Ledger, out_dir: Path, *, branch: str | None = None
                                          frame["subject_kind"].astype("str")).to_numpy()
     with ledger.engine.connect() as conn:
         as_of = conn.execute(sa.select(sa.func.max(runs.c.as_of))).scalar() or ""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     written = []
     for (entity_name, branch_name), part in frame.groupby(["legal_entity", "branch"], sort=True):
         name = f"核查清单_{safe_file_name(entity_name)}_{safe_file_name(branch_name)}_{as_of}.xlsx"
@@ -199,6 +200,14 @@ def _explain(book: Any, entity: str, branch: str, as_of: str, rows: int, unmaske
         sheet.write_string(i, 1, text)
 
 
+def make_folder(folder: Path) -> None:
+    """The output folder of worklists or forms; a path that cannot be one is exit 2."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"无法创建输出目录 {folder}：{exc.strerror}。请用 --out 指定可写的目录。") from None
+
+
 # ---------------------------------------------------------------- import
 
 
@@ -225,7 +234,7 @@ def read_worklist(path: Path, today: date) -> tuple[ImportReport, list[_Entry]]:
     report = ImportReport(file=path.name)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise InputError(f"无法读取核查清单 {path.name}：{exc}。请交回由 cardaudit ledger export "
                          "生成的 .xlsx 文件。") from None
     sheet = book[SHEET] if SHEET in book.sheetnames else book.worksheets[0]
