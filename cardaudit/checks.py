@@ -48,9 +48,14 @@ class Keys(dict):
     def agent_as_person(self) -> np.ndarray:
         """Per agent code: the person code with the same key, or -1 (computed once)."""
         if "_agent_as_person" not in self.__dict__:
-            persons = pd.Index(self.get("person_code", np.array([], dtype=object)))
+            persons = self.get("person_code", np.array([], dtype=object))
             agents = self.get("agent_code", np.array([], dtype=object))
-            self.__dict__["_agent_as_person"] = persons.get_indexer(agents)
+            # Agents are far fewer than persons: hash the agents, look every person up.
+            found = pd.Index(agents).get_indexer(persons) if len(agents) else np.array([], int)
+            matched = np.flatnonzero(found >= 0)
+            as_person = np.full(len(agents), -1, dtype=np.int64)
+            as_person[found[matched]] = matched
+            self.__dict__["_agent_as_person"] = as_person
         return self.__dict__["_agent_as_person"]
 
     def listed(self, column: str, ids: frozenset[str]) -> np.ndarray:
@@ -243,19 +248,24 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
     members = [(h, t) for h, t in members if h.size]
     if not members:
         return _empty("person")
-    table = pd.DataFrame({
-        "row": np.concatenate([h.rows for h, _ in members]),
-        "subject": np.concatenate([h.row_subject for h, _ in members]),
-        "title": np.concatenate([np.full(len(h.rows), t, dtype=object) for h, t in members]),
-    })
-    per_row = table.groupby("row", sort=True).agg(subject=("subject", "first"),
-                                                   title=("title", "；".join))
-    rows = per_row.index.to_numpy(dtype=np.int64)
+    # Each row's set of flagging members, numbered (0 = none), and the first member's subject.
+    n = len(ctx.frame)
+    set_of = np.zeros(n, dtype=np.int64)
+    sets: list[tuple[str, ...]] = [()]
+    subject = np.empty(n, dtype=object)
+    for hits, _ in reversed(members):
+        subject[hits.rows] = hits.row_subject
+    for hits, title in members:
+        old, inverse = np.unique(set_of[hits.rows], return_inverse=True)
+        grown = np.arange(len(sets), len(sets) + len(old))
+        sets += [sets[k] + (title,) for k in old.tolist()]
+        set_of[hits.rows] = grown[inverse.reshape(-1)]
+    rows = np.flatnonzero(set_of)
+    # A handful of distinct member sets: their titles are joined once each.
+    text = np.array(["身份信息不合规：" + "；".join(titles) for titles in sets], dtype=object)
     subjects = pd.unique(np.concatenate([h.subjects for h, _ in members]))
-    return Hits("person", np.asarray(subjects, dtype=object), rows,
-                per_row["subject"].to_numpy(dtype=object),
-                ("身份信息不合规：" + per_row["title"]).to_numpy(dtype=object),
-                int(ctx.counted[rows].sum()))
+    return Hits("person", np.asarray(subjects, dtype=object), rows, subject[rows],
+                text[set_of[rows]], int(ctx.counted[rows].sum()))
 
 
 def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:

@@ -530,7 +530,7 @@ def _combine(parts: Sequence[_Part], order: Sequence[str]) -> pd.DataFrame:
         n = len(part.rows)
         arrays = [part.columns[name] for name in order if name in part.columns]
         names = [name for name in order if name in part.columns]
-        arrays += [_constant_text(part.display, n), pa.array(part.rows, pa.int64())]
+        arrays += [constant_text(part.display, n), pa.array(part.rows, pa.int64())]
         names += [schema.SOURCE_FILE, schema.SOURCE_ROW]
         tables.append(pa.table(arrays, names=names))
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
@@ -554,7 +554,8 @@ def text_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _constant_text(text: str, n: int) -> pa.Array:
+def constant_text(text: str, n: int) -> pa.Array:
+    """`text` repeated n times, as a large_string array built from its buffers."""
     raw = text.encode("utf-8")
     offsets = np.arange(n + 1, dtype=np.int64)
     offsets *= len(raw)

@@ -79,7 +79,15 @@ def quarantine_order(quarantined: pd.DataFrame) -> pd.DataFrame:
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 codes with -1 for NA, distinct values as an object array)."""
+    """(int64 codes with -1 for NA, distinct values as an object array), in order of first
+    appearance. Text columns are encoded by Arrow directly (no pandas hash table)."""
+    if values.dtype == "str":
+        encoded = pc.dictionary_encode(_arrow(values))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return (codes.astype(np.int64, copy=False),
+                encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False))
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 

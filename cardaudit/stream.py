@@ -136,8 +136,7 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
     texts = pool.map(lambda name: load.column_text(table.column(m.headers[name]),
                                                    m.headers[name], m.display), names)
     columns = dict(zip(names, texts, strict=True))
-    columns[SOURCE_FILE] = pa.array(np.full(len(positions), m.display, dtype=object),
-                                    pa.large_string())
+    columns[SOURCE_FILE] = load.constant_text(m.display, len(positions))
     columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
     return pa.table(columns)
 

@@ -162,6 +162,17 @@ def findings_json_items(table: pa.Table) -> pa.Array:
     return _json_objects(fields)
 
 
+def _utf8_joined(texts: pa.Array, separator: str) -> memoryview:
+    """The UTF-8 bytes of the texts joined by `separator`, without making Python strings."""
+    texts = texts.cast(pa.large_string())
+    whole = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts),
+                           _lit(separator))
+    # One string: its bytes run from offset 0 to offset 1 of its data buffer.
+    _, offsets, data = whole.buffers()
+    start, end = np.frombuffer(offsets, dtype=np.int64, count=2)
+    return memoryview(data)[start:end]
+
+
 def findings_document(records: list[dict[str, Any]], trail: dict[str, Any],
                       unmasked: bool, key_id: str) -> dict[str, Any]:
     """findings.json: versioned, self-describing, the records as `finding_records` made them."""
@@ -216,7 +227,7 @@ class FindingsFiles:
             os.close(fd)
             self.body = Path(body)
             self.stack.callback(self.body.unlink, missing_ok=True)  # scaffolding, never kept
-            self.body_handle = self.stack.enter_context(open(self.body, "w", encoding="utf-8"))
+            self.body_handle = self.stack.enter_context(open(self.body, "wb"))
             self.parquet = pq.ParquetWriter(tmp[2], PARQUET_SCHEMA.with_metadata(self.metadata))
         return self
 
@@ -235,8 +246,8 @@ class FindingsFiles:
         items = findings_json_items(findings)
         for start in range(0, len(items), 20_000):
             if self.count or start:
-                self.body_handle.write(",")
-            self.body_handle.write(",".join(items.slice(start, 20_000).to_pylist()))
+                self.body_handle.write(b",")
+            self.body_handle.write(_utf8_joined(items.slice(start, 20_000), ","))
         self.count += findings.num_rows
         self.parquet.write_table(findings)
 
@@ -248,11 +259,10 @@ class FindingsFiles:
             if error is None and self.json_files:
                 document = json.dumps(self.header | {"count": self.count}, ensure_ascii=False,
                                       separators=(",", ":"))
-                with open(self.json_tmp, "w", encoding="utf-8") as handle, \
-                        open(self.body, encoding="utf-8") as body:
-                    handle.write(document[:-2])
+                with open(self.json_tmp, "wb") as handle, open(self.body, "rb") as body:
+                    handle.write(document[:-2].encode("utf-8"))
                     shutil.copyfileobj(body, handle, 8 << 20)
-                    handle.write("]}\n")
+                    handle.write(b"]}\n")
         except BaseException as exc:
             self.stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
