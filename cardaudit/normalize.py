@@ -8,6 +8,7 @@ integers (`CODED`). Rows that cannot be audited are marked with a reason instead
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -82,14 +83,17 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(int64 codes with -1 for NA, distinct values as an object array), in order of first
     appearance. Text columns are encoded by Arrow directly (no pandas hash table)."""
     if values.dtype == "str":
-        encoded = pc.dictionary_encode(_arrow(values))
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
+        encoded = _whole(pc.dictionary_encode(_arrow(values)))
         codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
         return (codes.astype(np.int64, copy=False),
                 encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False))
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+
+
+def _whole(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (kernels such as replace_with_mask take no chunked arguments)."""
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _arrow(values: pd.Series) -> pa.Array:
@@ -127,7 +131,8 @@ def _phone_digits(arr: pa.Array) -> pa.Array:
 
 
 def _to_series(arr: pa.Array, index: pd.Index) -> pd.Series:
-    return pd.Series(arr.to_pandas(types_mapper=_str_dtype), index=index, dtype="str")
+    # The values, not the converted Series: its RangeIndex must not realign them to `index`.
+    return pd.Series(arr.to_pandas(types_mapper=_str_dtype).array, index=index, dtype="str")
 
 
 def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: bool,
@@ -145,9 +150,7 @@ def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: boo
             return out, None, None
         codes, uniques = factorize(out)
         return out, codes, uniques
-    encoded = pc.dictionary_encode(arr)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
+    encoded = _whole(pc.dictionary_encode(arr))
     dictionary = fn(encoded.dictionary)
     out = _to_series(pc.take(dictionary, encoded.indices), values.index)
     if not coded:
@@ -215,74 +218,122 @@ def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
 
 def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
               entity_name: str | None = None) -> Normalised:
-    """Derive the audit columns, code the grouping keys and mark rows that cannot be audited."""
+    """Derive the audit columns, code the grouping keys and mark rows that cannot be audited.
+
+    The columns are derived independently of each other, in two worker threads (Arrow's string
+    kernels release the GIL); the frame is assembled in a fixed order afterwards.
+    """
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cardaudit-normalise") as pool:
+        return _normalise(frame, settings, as_of, entity_name, pool)
+
+
+def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name: str | None,
+               pool: ThreadPoolExecutor) -> Normalised:
     n = len(frame)
     index = frame.index
     out = pd.DataFrame(index=index)
     keys: dict[str, np.ndarray] = {}
+    has_entity_column = "legal_entity" in frame
 
-    def coded(column: str, source: pd.Series, upper: bool = False, phone: bool = False) -> None:
-        out[column], out[CODED[column]], keys[CODED[column]] = compact_coded(
-            source, upper=upper, phone=phone)
+    def text(column: str) -> pd.Series:
+        """A column of the export, or all NA when the export has none."""
+        return frame[column] if column in frame else pd.Series(pd.NA, index=index, dtype="str")
+
+    def member(column: str, members: list[str]) -> Future[np.ndarray] | None:
+        return pool.submit(lambda: _in_set(compact_text(frame[column]), members)) \
+            if column in frame else None
+
+    # Every derivation starts now; results are taken below in the frame's column order.
+    jobs: dict[str, Future] = {
+        "legal_entity": pool.submit(compact_coded, text("legal_entity") if has_entity_column
+                                    else pd.Series(entity_name or DEFAULT_ENTITY, index=index,
+                                                   dtype="str")),
+        "branch": pool.submit(compact_coded, frame["branch"]),
+        "card_no": pool.submit(compact_text, frame["card_no"], upper=True),
+        "customer_id": pool.submit(compact_text, frame["customer_id"]),
+        "name_norm": pool.submit(compact_coded, frame["name"]),
+        "ids": pool.submit(idcard.classify, frame["id_number"], as_of),
+        "product": pool.submit(compact_coded, text("product")),
+        "agent_key": pool.submit(compact_coded, text("agent_id"), upper=True),
+    }
+    resident = member("id_type", settings.resident_id_types)
+    closed = member("status", settings.closed_statuses)
+    debit = member("card_kind", settings.debit_card_kinds)
+    if "phone" in frame:
+        jobs["phone_norm"] = pool.submit(compact_coded, frame["phone"], phone=True)
+    if "account_class" in frame:
+        jobs["account_class_norm"] = pool.submit(account_classes, frame["account_class"])
+    if "open_date" in frame:
+        jobs["open_dt"] = pool.submit(parse_dates, frame["open_date"])
+
+    def coded(column: str) -> None:
+        out[column], out[CODED[column]], keys[CODED[column]] = jobs[column].result()
 
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
     out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else np.arange(2, n + 2)
-    has_entity_column = "legal_entity" in frame
-    coded("legal_entity", frame["legal_entity"] if has_entity_column else pd.Series(
-        entity_name or DEFAULT_ENTITY, index=index, dtype="str"))
-    coded("branch", frame["branch"])
-    out["card_no"] = compact_text(frame["card_no"], upper=True)
-    out["customer_id"] = compact_text(frame["customer_id"])
-    coded("name_norm", frame["name"])
+    coded("legal_entity")
+    coded("branch")
+    out["card_no"] = jobs["card_no"].result()
+    out["customer_id"] = jobs["customer_id"].result()
+    coded("name_norm")
     for raw in ("name", "id_number"):
         out[raw] = frame[raw]
 
-    if "id_type" in frame:
-        is_resident = _in_set(compact_text(frame["id_type"]), settings.resident_id_types)
+    if resident is not None:
+        is_resident = resident.result()
         out["id_type"] = frame["id_type"]
     else:
         is_resident = np.ones(n, dtype=bool)
     out["is_resident"] = is_resident
-    ids = idcard.classify(frame["id_number"], as_of)
+    ids = jobs["ids"].result()
     out["id_norm"] = ids["id_norm"]
     # Non-resident rows are never classified: their class is NA.
     out["id_class"] = ids["id_class"].where(is_resident)
     id18 = ids["id18"].where(is_resident)
     out["id18"] = id18
     out["region_unknown"] = ids["region_unknown"].to_numpy(dtype=bool) & is_resident
-    out["person_key"] = id18.fillna(PERSON_KEY_CUSTOMER_PREFIX + out["customer_id"])
+    out["person_key"] = _person_keys(id18, out["customer_id"])
     out["person_code"], keys["person_code"] = factorize(out["person_key"])
 
-    coded("product", frame["product"] if "product" in frame else pd.Series(
-        pd.NA, index=index, dtype="str"))
-    if "status" in frame:
-        not_closed = ~_in_set(compact_text(frame["status"]), settings.closed_statuses)
+    coded("product")
+    if closed is not None:
+        not_closed = ~closed.result()
         out["status"] = frame["status"]
     else:
         not_closed = np.ones(n, dtype=bool)
     out["not_closed"] = not_closed
     counted = not_closed & ~_in_set(out["product"], settings.excluded_products)
-    if "card_kind" in frame:
-        counted &= _in_set(compact_text(frame["card_kind"]), settings.debit_card_kinds)
+    if debit is not None:
+        counted &= debit.result()
         out["card_kind"] = frame["card_kind"]
     out["counted"] = counted
 
-    coded("agent_key", frame["agent_id"] if "agent_id" in frame else pd.Series(
-        pd.NA, index=index, dtype="str"), upper=True)
+    coded("agent_key")
     for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
                      "agent_id", "close_date", "channel"):
         if optional in frame:
             out[optional] = frame[optional]
     if "phone" in frame:
-        coded("phone_norm", frame["phone"], phone=True)
+        coded("phone_norm")
     if "account_class" in frame:
-        out["account_class_norm"] = account_classes(frame["account_class"])
+        out["account_class_norm"] = jobs["account_class_norm"].result()
         out["class_code"] = pd.Categorical(out["account_class_norm"],
                                            categories=list(ACCOUNT_CLASSES)).codes
     if "open_date" in frame:
-        out["open_dt"] = parse_dates(frame["open_date"])
+        out["open_dt"] = jobs["open_dt"].result()
     return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column), keys=keys)
+
+
+def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
+    """The 18-digit ID number, else "C:" + customer number (built only for the rows without)."""
+    missing = id18.isna().to_numpy()
+    if not missing.any():
+        return id18
+    keys, fallback = (_whole(_arrow(v)) for v in (id18, PERSON_KEY_CUSTOMER_PREFIX +
+                                                  customer_id[missing]))
+    fallback, mask = fallback.cast(keys.type), pa.array(missing)
+    return _to_series(pc.replace_with_mask(keys, mask, fallback), id18.index)
 
 
 # Columns that decide which of several rows with one card number is audited.

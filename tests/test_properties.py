@@ -109,6 +109,11 @@ def test_compact_text_never_raises_and_is_idempotent(values, upper):
     for raw, out in zip(values, once, strict=True):
         if raw is None or not raw.strip():
             assert pd.isna(out)
+        if raw is not None and any(c.isascii() and c.isalnum() for c in raw):
+            assert not pd.isna(out)  # a letter or digit always survives
+    # The index is carried, never used to align: the same values under a default index agree.
+    plain = compact_text(series.reset_index(drop=True), upper=upper)
+    assert once.fillna("<NA>").tolist() == plain.fillna("<NA>").tolist()
 
 
 @FAST

@@ -12,6 +12,7 @@ from typing import IO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
@@ -70,15 +71,23 @@ def safe_file_name(name: str) -> str:
 CSV_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
 
 
+# A cell that starts with any of FORMULA_PREFIXES (one-character prefixes, as a class).
+_FORMULA_START = "^[" + "".join(FORMULA_PREFIXES).replace("-", "\\-") + "]"
+
+
 def neutralised(frame: pd.DataFrame) -> pa.Table:
     """The frame as an Arrow table whose formula-like text cells start with a quote."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == "str" or safe[column].dtype == object:
-            text = safe[column].astype("str")
-            risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
-            safe[column] = text.where(~risky, "'" + text)
-    return pa.Table.from_pandas(safe, preserve_index=False)
+    text = [c for c in frame.columns if frame[c].dtype == "str" or frame[c].dtype == object]
+    table = pa.Table.from_pandas(frame.astype(dict.fromkeys(text, "str")), preserve_index=False)
+    for column in text:
+        i = table.schema.get_field_index(column)
+        values = table.column(i)
+        risky = pc.match_substring_regex(values, _FORMULA_START)
+        if pc.any(risky).as_py():  # rare: only those cells are rewritten
+            quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values,
+                                                 pa.scalar("", values.type))
+            table = table.set_column(i, table.field(i), pc.if_else(risky, quoted, values))
+    return table
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
