@@ -341,6 +341,23 @@ _DUPLICATE_ORDER = ("person_key", "name_norm", "branch", "product", "status", "o
                     "customer_id", "phone", "agent_key")
 
 
+def _card_codes(cards: pd.Series) -> tuple[np.ndarray, int]:
+    """(A code per row, equal for equal card numbers; how many codes). Rows without a number get
+    a code too (they are quarantined before duplicates are judged)."""
+    arr = _whole(_arrow(cards))
+    given = pc.drop_null(arr)
+    if (len(given) and pc.all(pc.ascii_is_decimal(given)).as_py()
+            and pc.max(pc.utf8_length(given)).as_py() <= 19
+            and not pc.any(pc.starts_with(given, "0")).as_py()):
+        # Plain numbers without leading zeros (all real card numbers): equal text is an equal
+        # integer, and integers hash far faster than text.
+        numbers = pc.cast(pc.fill_null(arr, "0"), pa.uint64()).to_numpy()
+        codes, uniques = pd.factorize(numbers)
+        return codes.astype(np.int64, copy=False), len(uniques)
+    codes, distinct = factorize(cards)
+    return codes, len(distinct)
+
+
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
     """The first reason each row cannot be audited, or NA; checks run in a fixed order."""
     reason = pd.Series(pd.NA, index=out.index, dtype="str")
@@ -358,8 +375,8 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
     mark(out["person_key"].isna().to_numpy(), "no_person")
     # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
     ok = reason.isna().to_numpy()
-    card_code, cards = factorize(out["card_no"])
-    pair = out["entity_code"].to_numpy() * max(len(cards), 1) + card_code
+    card_code, cards = _card_codes(out["card_no"])
+    pair = out["entity_code"].to_numpy() * max(cards, 1) + card_code
     dup = np.zeros(len(out), dtype=bool)
     dup[ok] = pd.Series(pair[ok]).duplicated(keep=False).to_numpy()
     if dup.any():

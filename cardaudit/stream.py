@@ -87,14 +87,15 @@ def _entity_codes(members: list[Member]) -> list[str]:
         column = _read(m, lambda m=m, header=header: pq.read_table(
             m.path, columns=[header]).column(0))
         text = load.column_text(column, header, m.display)
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        encoded = pc.dictionary_encode(text)
-        spellings = compact_text(pd.Series(encoded.dictionary.to_pandas(), dtype="str"))
+        # The distinct spellings, then each row's spelling number (no copy of the text itself).
+        distinct = pc.unique(text)
+        found = pc.index_in(text, value_set=distinct)
+        found = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
+        spellings = compact_text(pd.Series(distinct.to_pandas(), dtype="str"))
         codes = np.array([index.setdefault(s, len(index)) if isinstance(s, str) else NO_ENTITY
                           for s in spellings], dtype=np.int32)
-        raw = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
-        valid = pc.is_valid(encoded.indices).to_numpy(zero_copy_only=False)
+        raw = found.fill_null(0).to_numpy(zero_copy_only=False)
+        valid = found.is_valid().to_numpy(zero_copy_only=False)
         entity = np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY)
         # One stable sort gives every entity's row positions, in file order.
         order = np.argsort(entity, kind="stable")
