@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from cardaudit import idcard
@@ -65,7 +66,14 @@ def _periods(frame: pd.DataFrame, id18: pd.Series) -> pd.DataFrame:
     by_years = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     has_years = years.notna() & listed.notna()
     if has_years.any():
-        offsets = [pd.DateOffset(years=int(y)) for y in years[has_years]]
-        by_years[has_years] = [d + o for d, o in zip(listed[has_years], offsets, strict=True)]
+        # listed + N years, as pd.DateOffset(years=N) adds them: 29 February becomes the 28th.
+        start = listed[has_years]
+        # A period beyond what dates can hold (pandas ends in 2262) ends in 2261: still after
+        # every opening date, so the person stays inside it.
+        year = np.minimum(start.dt.year + years[has_years].astype("int64"), 2261)
+        month_start = pd.to_datetime(pd.DataFrame({"year": year, "month": start.dt.month,
+                                                   "day": 1}))
+        day = np.minimum(start.dt.day, month_start.dt.days_in_month)
+        by_years[has_years] = month_start + pd.to_timedelta(day - 1, unit="D")
     return pd.DataFrame({"id18": id18.astype("str"), "listed_dt": listed,
                          "end_dt": end.fillna(by_years)}).reset_index(drop=True)

@@ -114,6 +114,9 @@ def _compact_arrow(arr: pa.Array, upper: bool) -> pa.Array:
     arr = pc.replace_substring_regex(arr, WHITE_SPACE, "")
     if upper:
         arr = pc.utf8_upper(arr)
+    # Once more: a spacing mark (U+00B8) decomposes to a space and a combining mark, which
+    # joins its letter only when the space is gone ("C¸" and "Ç" must compact alike).
+    arr = pc.utf8_normalize(arr, "NFKC")
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 

@@ -488,6 +488,23 @@ def test_mixed_date_formats_in_open_date_through_the_audit(audit, tmp_path):
     assert flagged == set(DATE_FORMATS)
 
 
+def test_discipline_periods_in_years_from_29_february_and_beyond_2262(audit, tmp_path):
+    # Listed 2020-02-29 for 3 years: the period ends 2023-02-28 (as DateOffset adds years), so a
+    # card opened that day is inside it and one opened 2023-03-01 is not. A 500-year period (a
+    # typing error) keeps the person inside it instead of stopping the audit.
+    rows = [record(1, id_number=PERSON_A, open_date="2023-02-28"),
+            record(2, id_number=PERSON_A, open_date="2023-03-01"),
+            record(3, id_number=PERSON_B, open_date="2030-06-30")]
+    export = write(tmp_path / "periods.csv", csv_bytes(rows, encoding="gbk"))
+    blacklist = write(tmp_path / "list.csv", csv_bytes(
+        [[PERSON_A, "张三", "2020-02-29", "3"], [PERSON_B, "李四", "2024-01-31", "500"]],
+        header=["证件号码", "姓名", "列入日期", "惩戒期限(年)"]))
+    outcome = audit(export, "--blacklist", blacklist)
+    assert_completed(outcome, 3)
+    flagged = {r["开户日期"] for r in outcome.findings("LISTED-OPENED-IN-PERIOD")}
+    assert flagged == {"2023-02-28", "2030-06-30"}
+
+
 def _fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 

@@ -116,6 +116,13 @@ def test_compact_text_never_raises_and_is_idempotent(values, upper):
     assert once.fillna("<NA>").tolist() == plain.fillna("<NA>").tolist()
 
 
+def test_spacing_marks_compact_like_their_composed_letter():
+    # NFKC turns U+00B8 into a space and a combining cedilla; once the space is removed the
+    # cedilla joins the C, so all three are one spelling (and compacting is idempotent).
+    assert compact_text(pd.Series(["C\u00b8", "\u00c7", " C \u00b8"], dtype="str")).tolist() \
+        == ["\u00c7"] * 3
+
+
 @FAST
 @given(st.lists(st.one_of(st.none(), st.text(max_size=25),
                           valid_numbers(), legacy_numbers()), min_size=1, max_size=20))
