@@ -368,21 +368,42 @@ _DUPLICATE_ORDER = ("person_key", "name_norm", "branch", "product", "status", "o
                     "customer_id", "phone", "agent_key")
 
 
-def _card_codes(cards: pd.Series) -> tuple[np.ndarray, int]:
-    """(A code per row, equal for equal card numbers; how many codes). Rows without a number get
-    a code too (they are quarantined before duplicates are judged)."""
+def _card_numbers(cards: pd.Series) -> np.ndarray | None:
+    """Each card number as an integer (0 where missing) when every number is plain digits without
+    a leading zero and at most 19 long, as real card numbers are; else None. Equal integers are
+    then equal numbers, and integers sort and hash far faster than text."""
     arr = _whole(_arrow(cards))
     given = pc.drop_null(arr)
     if (len(given) and pc.all(pc.ascii_is_decimal(given)).as_py()
             and pc.max(pc.utf8_length(given)).as_py() <= 19
             and not pc.any(pc.starts_with(given, "0")).as_py()):
-        # Plain numbers without leading zeros (all real card numbers): equal text is an equal
-        # integer, and integers hash far faster than text.
-        numbers = pc.cast(pc.fill_null(arr, "0"), pa.uint64()).to_numpy()
-        codes, uniques = pd.factorize(numbers)
-        return codes.astype(np.int64, copy=False), len(uniques)
-    codes, distinct = factorize(cards)
-    return codes, len(distinct)
+        return pc.cast(pc.fill_null(arr, "0"), pa.uint64()).to_numpy()
+    return None
+
+
+def _repeated_cards(cards: pd.Series, numbers: np.ndarray | None, entity: np.ndarray,
+                    ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows among `ok` whose card number occurs in another `ok` row of their legal entity, and a
+    code per row that is equal for rows of one (entity, card) pair (read at those rows only).
+    `numbers` is `_card_numbers(cards)`."""
+    repeated = np.zeros(len(cards), dtype=bool)
+    if numbers is None:
+        card_code, distinct = factorize(cards)
+        pair = entity * max(len(distinct), 1) + card_code
+        repeated[ok] = pd.Series(pair[ok]).duplicated(keep=False).to_numpy()
+        return repeated, pair
+    # One sort tells whether any number repeats at all (seldom); only those rows are compared.
+    given = numbers[ok]
+    ordered = np.sort(given)
+    again = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    pair = np.full(len(cards), -1, dtype=np.int64)
+    if not len(again):
+        return repeated, pair
+    candidates = np.flatnonzero(ok)[pd.Series(given).isin(again).to_numpy()]
+    card_code, distinct = pd.factorize(numbers[candidates])
+    pair[candidates] = entity[candidates] * len(distinct) + card_code
+    repeated[candidates] = pd.Series(pair[candidates]).duplicated(keep=False).to_numpy()
+    return repeated, pair
 
 
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
@@ -393,19 +414,18 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
         reason[mask & reason.isna().to_numpy()] = QUARANTINE_REASONS[key]
 
     mark(out["card_no"].isna().to_numpy(), "card_empty")
-    mangled = out["card_no"].str.fullmatch(r"\d(\.\d+)?E\+?\d+").to_numpy(dtype=bool,
-                                                                           na_value=False)
-    mark(mangled, "card_mangled")
+    numbers = _card_numbers(out["card_no"])
+    if numbers is None:  # plain numbers are never in scientific notation
+        mangled = out["card_no"].str.fullmatch(r"\d(\.\d+)?E\+?\d+").to_numpy(dtype=bool,
+                                                                               na_value=False)
+        mark(mangled, "card_mangled")
     if has_entity_column:
         mark(out["legal_entity"].isna().to_numpy(), "entity_empty")
     mark(out["branch"].isna().to_numpy(), "branch_empty")
     mark(out["person_key"].isna().to_numpy(), "no_person")
     # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
     ok = reason.isna().to_numpy()
-    card_code, cards = _card_codes(out["card_no"])
-    pair = out["entity_code"].to_numpy() * max(cards, 1) + card_code
-    dup = np.zeros(len(out), dtype=bool)
-    dup[ok] = pd.Series(pair[ok]).duplicated(keep=False).to_numpy()
+    dup, pair = _repeated_cards(out["card_no"], numbers, out["entity_code"].to_numpy(), ok)
     if dup.any():
         # Of rows sharing a card, keep the one first by content (not by input order), so the
         # figures never depend on row order even when the rows disagree.
