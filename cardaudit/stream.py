@@ -116,27 +116,38 @@ def _read(m: Member, read: Callable[[], pa.Table | pa.ChunkedArray]) -> pa.Table
 
 
 def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.Table:
-    """The loader's text columns of these rows of one file (reading only their row groups)."""
+    """The loader's text columns of these rows of one file (reading only their row groups).
+
+    Column by column (two at a time): a column of the row groups holding the rows is read, the
+    rows are kept (a slice when they are one run, else a mask) and it is turned into text, so
+    memory holds the entity's columns and never more than two columns of the file besides.
+    """
     group_of = np.searchsorted(m.group_starts, positions, side="right") - 1
     groups = np.unique(group_of)
-    def read() -> pa.Table:
-        with pq.ParquetFile(m.path, memory_map=True) as parquet:
-            return parquet.read_row_groups(groups.tolist(), use_threads=True, columns=list(
-                dict.fromkeys(m.headers.values())))
-
-    table = _read(m, read)
     # Row positions within the concatenation of the row groups read.
     sizes = m.group_starts[groups + 1] - m.group_starts[groups]
     base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = positions - m.group_starts[group_of] + base[np.searchsorted(groups, group_of)]
-    if local[-1] - local[0] + 1 == len(local):  # one run of rows (an entity written together)
-        table = table.slice(int(local[0]), len(local))
-    else:
-        table = table.take(pa.array(local))
-    names = list(m.headers)
-    texts = pool.map(lambda name: load.column_text(table.column(m.headers[name]),
-                                                   m.headers[name], m.display), names)
-    columns = dict(zip(names, texts, strict=True))
+    run = int(local[-1] - local[0] + 1) == len(local)  # an entity written together
+    if not run:
+        keep = np.zeros(int(sizes.sum()), dtype=bool)
+        keep[local] = True
+        mask = pa.array(keep)
+
+    def text(header: str) -> pa.Array | pa.ChunkedArray:
+        def read() -> pa.ChunkedArray:
+            # Not memory-mapped: the pages would otherwise be read from disk inside later copies.
+            with pq.ParquetFile(m.path) as parquet:
+                return parquet.read_row_groups(groups.tolist(), columns=[header],
+                                               use_threads=False).column(0)
+
+        column = _read(m, read)
+        column = column.slice(int(local[0]), len(local)) if run else column.filter(mask)
+        return load.column_text(column.combine_chunks(), header, m.display)
+
+    headers = list(dict.fromkeys(m.headers.values()))
+    texts = dict(zip(headers, pool.map(text, headers), strict=True))
+    columns = {name: texts[header] for name, header in m.headers.items()}
     columns[SOURCE_FILE] = load.constant_text(m.display, len(positions))
     columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
     return pa.table(columns)
@@ -144,7 +155,7 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
 
 def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataFrame:
     """One legal entity's rows from every file, as the pandas loader's frame (file order)."""
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="cardaudit-read") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cardaudit-read") as pool:
         parts = [_rows_of(m, m.positions[code], pool) for m in members if code in m.positions]
     table = pa.concat_tables(parts, promote_options="default")
     present = [c for c in order if c in table.column_names]
