@@ -14,8 +14,11 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cardaudit.blacklist import Blacklist
+from cardaudit.normalize import Distinct
 from cardaudit.rules import (
     ACCOUNT_CLASSES,
     AccountClassParams,
@@ -41,17 +44,21 @@ class Keys(dict):
     Derived look-ups (which persons are listed) are computed once per run, not per entity.
     """
 
-    def __init__(self, tables: dict[str, np.ndarray]):
+    def __init__(self, tables: dict[str, Distinct]):
         super().__init__(tables)
         self._listed: dict[frozenset[str], np.ndarray] = {}
+
+    def text(self, column: str) -> pa.Array:
+        """The distinct values of a code column as Arrow text (empty if the column is absent)."""
+        return self[column].arrow if column in self else pa.array([], pa.large_string())
 
     def agent_as_person(self) -> np.ndarray:
         """Per agent code: the person code with the same key, or -1 (computed once)."""
         if "_agent_as_person" not in self.__dict__:
-            persons = self.get("person_code", np.array([], dtype=object))
-            agents = self.get("agent_code", np.array([], dtype=object))
+            agents = self.text("agent_code")
             # Agents are far fewer than persons: hash the agents, look every person up.
-            found = pd.Index(agents).get_indexer(persons) if len(agents) else np.array([], int)
+            found = pc.index_in(self.text("person_code"), value_set=agents).fill_null(-1) \
+                .to_numpy(zero_copy_only=False)
             matched = np.flatnonzero(found >= 0)
             as_person = np.full(len(agents), -1, dtype=np.int64)
             as_person[found[matched]] = matched
@@ -62,9 +69,10 @@ class Keys(dict):
         """Boolean per code of `column`: is the value one of the listed ID numbers?"""
         key = frozenset({column}) | ids
         if key not in self._listed:
-            values = self.get(column, np.array([], dtype=object))
-            self._listed[key] = pd.Index(values).isin(list(ids)) if ids else np.zeros(
-                len(values), dtype=bool)
+            values = self.text(column)
+            wanted = pa.array(sorted(ids), pa.large_string())
+            self._listed[key] = pc.is_in(values, value_set=wanted).to_numpy(
+                zero_copy_only=False) if ids else np.zeros(len(values), dtype=bool)
         return self._listed[key]
 
 
@@ -81,14 +89,14 @@ class EntityContext:
     def listed(self) -> frozenset[str]:
         return self.blacklist.ids
 
-    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+    def codes(self, column: str) -> tuple[np.ndarray, Distinct]:
         """(codes of this entity's rows, distinct values); all -1 if the column is absent."""
         if column not in self.frame:
-            return np.full(len(self.frame), -1, dtype=np.int64), np.array([], dtype=object)
+            return np.full(len(self.frame), -1, dtype=np.int64), Distinct(pa.array([], pa.string()))
         return self.frame[column].to_numpy(), self.keys[column]
 
     @cached_property
-    def person(self) -> tuple[np.ndarray, np.ndarray]:
+    def person(self) -> tuple[np.ndarray, Distinct]:
         return self.codes("person_code")
 
     @cached_property
@@ -139,7 +147,7 @@ def _fmt(prefix: str, numbers: np.ndarray, suffix: str) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
-def _by_group(codes: np.ndarray, uniques: np.ndarray, flag: np.ndarray, row_mask: np.ndarray,
+def _by_group(codes: np.ndarray, uniques: Distinct, flag: np.ndarray, row_mask: np.ndarray,
               kind: str, reason_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
               counted: np.ndarray) -> Hits:
     """Hits for groups flagged by `flag` (per code), keeping the rows in `row_mask`.
@@ -158,7 +166,7 @@ def _by_group(codes: np.ndarray, uniques: np.ndarray, flag: np.ndarray, row_mask
                 reason_of(rows, row_codes), int(counted[rows].sum()))
 
 
-def _card_threshold(ctx: EntityContext, codes: np.ndarray, uniques: np.ndarray,
+def _card_threshold(ctx: EntityContext, codes: np.ndarray, uniques: Distinct,
                     counts: np.ndarray, p: Threshold, kind: str, prefix: str) -> Hits:
     """Subjects whose counted cards reach the threshold, with every such card behind them."""
     rule_text = p.describe("张")
@@ -333,7 +341,7 @@ def listed_opened_in_period(ctx: EntityContext, p: ListedPeriodParams) -> Hits:
     return _by_group(person, uniques, flag, row_mask, "person", reason, ctx.counted)
 
 
-def _agent_codes(ctx: EntityContext, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _agent_codes(ctx: EntityContext, mask: np.ndarray) -> tuple[np.ndarray, Distinct]:
     codes, uniques = ctx.codes("agent_code")
     return np.where(mask, codes, -1), uniques
 

@@ -190,11 +190,14 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:
     """Per branch: cards not closed, counted cards, and distinct flagged subjects per rule."""
-    names = ctx.keys["branch_code"]
-    base = pd.DataFrame({"branch": names[frame["branch_code"].to_numpy()],
-                         "not_closed": ctx.not_closed, "counted": ctx.counted}
-                        ).groupby("branch", sort=True).sum()
-    base.columns = ["cards_not_closed", "debit_cards"]
+    codes = frame["branch_code"].to_numpy()
+    present = np.unique(codes)  # audited rows always have a branch
+    size = int(present[-1]) + 1 if len(present) else 0
+    base = pd.DataFrame(
+        {"cards_not_closed": np.bincount(codes, ctx.not_closed, size)[present],
+         "debit_cards": np.bincount(codes, ctx.counted, size)[present]},
+        index=pd.Index(ctx.keys["branch_code"][present], dtype="str", name="branch"),
+    ).sort_index()
     if len(findings):
         flagged = (findings.groupby(["branch", "rule_id"], sort=True)["subject_key"].nunique()
                    .unstack(fill_value=0))

@@ -7,11 +7,12 @@ integers (`CODED`). Rows that cannot be audited are marked with a reason instead
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ class Normalised:
 
     frame: pd.DataFrame
     reason: pd.Series
-    keys: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: dict[str, Distinct] = field(default_factory=dict)
 
     @cached_property
     def good(self) -> np.ndarray:
@@ -79,16 +80,44 @@ def quarantine_order(quarantined: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 codes with -1 for NA, distinct values as an object array), in order of first
-    appearance. Text columns are encoded by Arrow directly (no pandas hash table)."""
-    if values.dtype == "str":
-        encoded = _whole(pc.dictionary_encode(_arrow(values)))
-        codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        return (codes.astype(np.int64, copy=False),
-                encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False))
-    codes, uniques = pd.factorize(values)
-    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
+class Distinct:
+    """The distinct values behind a code column, kept as one Arrow text array.
+
+    Indexing with an integer array (as `values[codes]`) gives an object array of just those
+    values: the millions of distinct person keys or names of a large legal entity are never
+    turned into Python strings, only the few that findings show.
+    """
+
+    def __init__(self, values: pa.Array) -> None:
+        self.arrow = _whole(values).cast(pa.large_string())
+
+    def __len__(self) -> int:
+        return len(self.arrow)
+
+    def __getitem__(self, index: object) -> Any:
+        if isinstance(index, (int, np.integer)):
+            return self.arrow[int(index)].as_py()
+        if isinstance(index, slice):
+            return Distinct(self.arrow[index])
+        index = np.asarray(index)
+        picked = (self.arrow.filter(pa.array(index)) if index.dtype == bool
+                  else self.arrow.take(pa.array(index.astype(np.int64, copy=False))))
+        return picked.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        return self.arrow.to_numpy(zero_copy_only=False).astype(dtype or object, copy=False)
+
+    def __iter__(self) -> Iterator[str | None]:
+        return iter(self.arrow.to_pylist())
+
+
+def factorize(values: pd.Series | pa.Array) -> tuple[np.ndarray, Distinct]:
+    """(int64 codes with -1 for NA, the distinct values), in order of first appearance."""
+    arr = _whole(values) if isinstance(values, (pa.Array, pa.ChunkedArray)) else _arrow(
+        values.astype("str"))
+    encoded = _whole(pc.dictionary_encode(arr))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int64, copy=False), Distinct(encoded.dictionary)
 
 
 def _whole(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -140,7 +169,7 @@ def _to_series(arr: pa.Array, index: pd.Index) -> pd.Series:
 
 def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: bool,
                plain: Callable[[pa.Array], pa.Array] | None = None,
-               ) -> tuple[pd.Series, np.ndarray | None, np.ndarray | None]:
+               ) -> tuple[pd.Series, np.ndarray | None, Distinct | None]:
     """Apply `fn` once per distinct value; optionally also return (codes, distinct results).
 
     `plain`, if given, is what `fn` reduces to on a column of plain ASCII letters and digits
@@ -159,11 +188,11 @@ def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: boo
     if not coded:
         return out, None, None
     # Distinct raw values may compact to the same text: factorise the (small) dictionary.
-    dict_codes, uniques = pd.factorize(_to_series(dictionary, pd.RangeIndex(len(dictionary))))
+    dict_codes, uniques = factorize(dictionary)
     indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
     present = ~np.asarray(encoded.indices.is_null(), dtype=bool)
     codes = np.where(present, dict_codes[indices] if len(dict_codes) else -1, -1)
-    return out, codes, np.asarray(uniques, dtype=object)
+    return out, codes, uniques
 
 
 def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
@@ -178,11 +207,11 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
 
 
 def compact_coded(values: pd.Series, upper: bool = False,
-                  phone: bool = False) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+                  phone: bool = False) -> tuple[pd.Series, np.ndarray, Distinct]:
     """compact_text (or, for phones, digits without +86) plus integer codes and distinct results."""
     if len(values) == 0:
         return (pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int64),
-                np.array([], dtype=object))
+                Distinct(pa.array([], pa.large_string())))
     fn = _phone_arrow if phone else (lambda a: _compact_arrow(a, upper))
     plain = _phone_digits if phone else None
     out, codes, uniques = _transform(values, fn, coded=True, plain=plain)
@@ -235,7 +264,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     n = len(frame)
     index = frame.index
     out = pd.DataFrame(index=index)
-    keys: dict[str, np.ndarray] = {}
+    keys: dict[str, Distinct] = {}
     has_entity_column = "legal_entity" in frame
 
     def text(column: str) -> pd.Series:
@@ -339,7 +368,7 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
     return _to_series(pc.replace_with_mask(keys, mask, fallback), id18.index)
 
 
-def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, Distinct]:
     """factorize(person_key), coding the 18-digit numbers by an integer made of their digits
     (integers hash several times faster than text); customer-number keys follow them."""
     has = id18.notna().to_numpy()
@@ -355,12 +384,12 @@ def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, n
     codes[rows] = number_codes
     row_of = np.empty(len(distinct), dtype=np.int64)
     row_of[number_codes] = rows  # a row of each number (they all hold the same text)
-    uniques = _whole(_arrow(person_key)).take(pa.array(row_of)).to_numpy(zero_copy_only=False)
+    uniques = _whole(_arrow(person_key)).take(pa.array(row_of)).cast(pa.large_string())
     if len(rows) < len(has):
         rest_codes, rest_uniques = factorize(person_key[~has])
         codes[~has] = np.where(rest_codes >= 0, rest_codes + len(uniques), -1)
-        uniques = np.concatenate([uniques, rest_uniques])
-    return codes, uniques.astype(object, copy=False)
+        uniques = pa.concat_arrays([uniques, rest_uniques.arrow])
+    return codes, Distinct(uniques)
 
 
 # Columns that decide which of several rows with one card number is audited.
