@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
-from cardaudit.normalize import Normalised, quarantine_order
+from cardaudit.normalize import Normalised, as_text, quarantine_order
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -165,7 +165,7 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
         return pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS})
     rows = np.concatenate([positions[h.rows] for _, h in parts])
     present = [c for c in (*DISPLAY_COLUMNS, SOURCE_ROW) if c in full]
-    taken = full[present].take(rows).reset_index(drop=True)
+    taken = as_text(full[present].take(rows).reset_index(drop=True))
 
     def per_hit(value: object, hits: Hits) -> np.ndarray:
         return np.full(len(hits.rows), value, dtype=object)

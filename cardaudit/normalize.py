@@ -63,12 +63,12 @@ class Normalised:
     @cached_property
     def audited(self) -> pd.DataFrame:
         """The auditable rows only (a copy: for tests and small inputs)."""
-        return self.frame.loc[self.good].reset_index(drop=True)
+        return as_text(self.frame.loc[self.good].reset_index(drop=True))
 
     @cached_property
     def quarantined(self) -> pd.DataFrame:
         bad = ~self.good
-        out = self.frame.loc[bad].copy()
+        out = as_text(self.frame.loc[bad].copy())
         out["reason"] = self.reason[bad]
         return quarantine_order(out)
 
@@ -168,23 +168,25 @@ def _to_series(arr: pa.Array, index: pd.Index) -> pd.Series:
 
 
 def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: bool,
-               plain: Callable[[pa.Array], pa.Array] | None = None,
-               ) -> tuple[pd.Series, np.ndarray | None, Distinct | None]:
+               plain: Callable[[pa.Array], pa.Array] | None = None, text: bool = True,
+               ) -> tuple[pd.Series | None, np.ndarray | None, Distinct | None]:
     """Apply `fn` once per distinct value; optionally also return (codes, distinct results).
 
     `plain`, if given, is what `fn` reduces to on a column of plain ASCII letters and digits
     (no white space, nothing for NFKC to change): card, customer and phone numbers take it.
+    Without `text` only the codes and distinct results are made (no per-row text).
     """
     arr = _arrow(values)
     if plain is not None and pc.all(pc.ascii_is_alnum(arr)).as_py():
-        out = _to_series(plain(arr), values.index)
+        done = plain(arr)
+        out = _to_series(done, values.index) if text else None
         if not coded:
             return out, None, None
-        codes, uniques = factorize(out)
+        codes, uniques = factorize(done)
         return out, codes, uniques
     encoded = _whole(pc.dictionary_encode(arr))
     dictionary = fn(encoded.dictionary)
-    out = _to_series(pc.take(dictionary, encoded.indices), values.index)
+    out = _to_series(pc.take(dictionary, encoded.indices), values.index) if text else None
     if not coded:
         return out, None, None
     # Distinct raw values may compact to the same text: factorise the (small) dictionary.
@@ -202,20 +204,43 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
     """
     if len(values) == 0:
         return pd.Series([], index=values.index, dtype="str")
-    plain = pc.ascii_upper if upper else (lambda a: a)
+    plain = _ascii_upper if upper else (lambda a: a)
     return _transform(values, lambda a: _compact_arrow(a, upper), coded=False, plain=plain)[0]
 
 
-def compact_coded(values: pd.Series, upper: bool = False,
-                  phone: bool = False) -> tuple[pd.Series, np.ndarray, Distinct]:
-    """compact_text (or, for phones, digits without +86) plus integer codes and distinct results."""
+def _ascii_upper(arr: pa.Array) -> pa.Array:
+    """ASCII upper case; the array itself (no copy) when it has no lower-case letter."""
+    return pc.ascii_upper(arr) if pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py() \
+        else arr
+
+
+def compact_coded(values: pd.Series, upper: bool = False, phone: bool = False,
+                  categorical: bool = False) -> tuple[pd.Series, np.ndarray, Distinct]:
+    """compact_text (or, for phones, digits without +86) plus integer codes and distinct results.
+
+    With `categorical` the text comes as a Categorical over the distinct results: a column of
+    few distinct values (legal entity, branch, product) then takes a byte or two per row.
+    """
     if len(values) == 0:
         return (pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int64),
                 Distinct(pa.array([], pa.large_string())))
     fn = _phone_arrow if phone else (lambda a: _compact_arrow(a, upper))
     plain = _phone_digits if phone else None
-    out, codes, uniques = _transform(values, fn, coded=True, plain=plain)
+    out, codes, uniques = _transform(values, fn, coded=True, plain=plain, text=not categorical)
+    if categorical:
+        categories = pd.Index(pd.array(uniques.arrow, dtype="str"))  # type: ignore[union-attr]
+        out = pd.Series(pd.Categorical.from_codes(codes, categories=categories),
+                        index=values.index)
     return out, codes, uniques  # type: ignore[return-value]
+
+
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its Categorical columns (see `compact_coded`) as plain text columns, for
+    sorting by content and for output."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype) and column != "id_class":
+            frame[column] = frame[column].astype("str")
+    return frame
 
 
 def _str_dtype(_: pa.DataType) -> pd.StringDtype:
@@ -279,13 +304,13 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     jobs: dict[str, Future] = {
         "legal_entity": pool.submit(compact_coded, text("legal_entity") if has_entity_column
                                     else pd.Series(entity_name or DEFAULT_ENTITY, index=index,
-                                                   dtype="str")),
-        "branch": pool.submit(compact_coded, frame["branch"]),
+                                                   dtype="str"), categorical=True),
+        "branch": pool.submit(compact_coded, frame["branch"], categorical=True),
         "card_no": pool.submit(compact_text, frame["card_no"], upper=True),
         "customer_id": pool.submit(compact_text, frame["customer_id"]),
         "name_norm": pool.submit(compact_coded, frame["name"]),
         "ids": pool.submit(idcard.classify, frame["id_number"], as_of),
-        "product": pool.submit(compact_coded, text("product")),
+        "product": pool.submit(compact_coded, text("product"), categorical=True),
         "agent_key": pool.submit(compact_coded, text("agent_id"), upper=True),
     }
     resident = member("id_type", settings.resident_id_types)
@@ -321,8 +346,9 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     ids = jobs["ids"].result()
     out["id_norm"] = ids["id_norm"]
     # Non-resident rows are never classified: their class is NA.
-    out["id_class"] = ids["id_class"].where(is_resident)
-    id18 = ids["id18"].where(is_resident)
+    other_ids = not is_resident.all()  # else nothing to blank (and no copy of the column)
+    out["id_class"] = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
+    id18 = ids["id18"].where(is_resident) if other_ids else ids["id18"]
     out["id18"] = id18
     out["region_unknown"] = ids["region_unknown"].to_numpy(dtype=bool) & is_resident
     out["person_key"] = _person_keys(id18, out["customer_id"])
@@ -459,7 +485,7 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
         # Of rows sharing a card, keep the one first by content (not by input order), so the
         # figures never depend on row order even when the rows disagree.
         rows = np.flatnonzero(dup)
-        content = out.iloc[rows][[c for c in _DUPLICATE_ORDER if c in out]].copy()
+        content = as_text(out.iloc[rows][[c for c in _DUPLICATE_ORDER if c in out]].copy())
         content["_pair"] = pair[rows]
         content["_row"] = rows
         content = content.sort_values(["_pair", *content.columns[:-2]], kind="stable",
