@@ -1188,8 +1188,7 @@ def _parse_csv(
         end = len(data)
         while end > start and data[end - 1] in (0x0A, 0x0D):
             end -= 1
-        lines = np.frombuffer(data, np.uint8, count=end - start, offset=start)
-        if np.count_nonzero(lines == 0x0A) + 1 != n:
+        if data.count(b"\n", start, end) + 1 != n:
             found = _record_rows(data, start, first_row)
             if len(found) == n:  # otherwise (malformed quoting) keep the record order
                 rows = found.astype(np.int64, copy=False)
