@@ -582,6 +582,18 @@ def _fast_keys(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ok, key[ok].view(np.int64), lower_x
 
 
+def number_keys(numbers: pa.Array) -> np.ndarray | None:
+    """An int64 per 18-character number (17 digits and a digit or X), equal iff the numbers
+    are; None unless every value is such a number. Integers hash far faster than text."""
+    numbers = numbers.cast(pa.large_string())
+    if numbers.null_count or not len(numbers):
+        return None if numbers.null_count else np.zeros(0, dtype=np.int64)
+    if not pc.all(pc.equal(pc.binary_length(numbers), 18)).as_py():
+        return None
+    ok, keys, _ = _fast_keys(_matrix(numbers, np.ones(len(numbers), dtype=bool), 18))
+    return keys if ok.all() else None
+
+
 def _str_array(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
     return pd.array(arr, dtype="str")
 

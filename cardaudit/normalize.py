@@ -401,9 +401,8 @@ def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, D
     rows = np.flatnonzero(has)
     if not len(rows):
         return factorize(person_key)
-    matrix = idcard._matrix(_whole(_arrow(id18)).cast(pa.large_string()), has, 18)
-    ok, numbers, _ = idcard._fast_keys(matrix)
-    if not ok.all():  # never: a person number is 17 digits and a digit or X
+    numbers = idcard.number_keys(_whole(_arrow(id18)).filter(pa.array(has)))
+    if numbers is None:  # never: a person number is 17 digits and a digit or X
         return factorize(person_key)
     codes = np.full(len(has), -1, dtype=np.int64)
     number_codes, distinct = pd.factorize(numbers)
