@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
-from cardaudit.normalize import Normalised, as_text, quarantine_order
+from cardaudit.normalize import Normalised, as_text, quarantine_order, sort_order
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -164,28 +164,36 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS})
     rows = np.concatenate([positions[h.rows] for _, h in parts])
+    part = np.repeat(np.arange(len(parts)), [len(h.rows) for _, h in parts])
+    subject = np.concatenate([h.row_subject for _, h in parts])
+    rule_ids = pa.array([r.id for r, _ in parts], pa.large_string()).take(pa.array(part))
+    # Content order, never input order: the same rows in any order give the same findings. The
+    # order is found from the sort keys alone, then every column is gathered once in that order.
+    order = sort_order([rule_ids, full["branch"].take(rows),
+                        subject, full["card_no"].take(rows), full[SOURCE_FILE].take(rows),
+                        full[SOURCE_ROW].to_numpy()[rows]])
+    rows, part = rows[order], part[order]
     present = [c for c in (*DISPLAY_COLUMNS, SOURCE_ROW) if c in full]
     taken = as_text(full[present].take(rows).reset_index(drop=True))
 
-    def per_hit(value: object, hits: Hits) -> np.ndarray:
-        return np.full(len(hits.rows), value, dtype=object)
+    def per_part(values: list[str]) -> pd.Series:
+        """One text per rule, repeated over its rows (taken by Arrow from the few texts)."""
+        return pd.Series(pd.array(pa.array(values, pa.large_string()).take(pa.array(part)),
+                                  dtype="str"))
 
     out = pd.DataFrame({
-        "rule_id": np.concatenate([per_hit(r.id, h) for r, h in parts]),
-        "rule_title": np.concatenate([per_hit(r.title, h) for r, h in parts]),
-        "severity": np.concatenate([per_hit(r.severity, h) for r, h in parts]),
-        "subject_kind": np.concatenate([per_hit(h.subject_kind, h) for _, h in parts]),
-        "subject_key": np.concatenate([h.row_subject for _, h in parts]),
-        "reason": np.concatenate([h.reason for _, h in parts]),
+        "rule_id": per_part([r.id for r, _ in parts]),
+        "rule_title": per_part([r.title for r, _ in parts]),
+        "severity": per_part([r.severity for r, _ in parts]),
+        "subject_kind": per_part([h.subject_kind for _, h in parts]),
+        "subject_key": subject[order],
+        "reason": np.concatenate([h.reason for _, h in parts])[order],
     })
     for column in DISPLAY_COLUMNS:
         out[column] = taken.get(column, None)
     out["source_file"] = out.pop(SOURCE_FILE)
     out["source_row"] = taken[SOURCE_ROW].to_numpy()
-    # Content order, never input order: the same rows in any order give the same findings.
-    out = out.sort_values(["rule_id", "branch", "subject_key", "card_no", "source_file",
-                           "source_row"], kind="stable", na_position="last")
-    return out[list(FINDING_COLUMNS)].reset_index(drop=True)
+    return out[list(FINDING_COLUMNS)]
 
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:

@@ -75,9 +75,29 @@ class Normalised:
 
 def quarantine_order(quarantined: pd.DataFrame) -> pd.DataFrame:
     """Quarantined rows in content order, never input order (also when gathered from parts)."""
-    out = quarantined.sort_values(["reason", "legal_entity", "branch", "card_no", "customer_id",
-                                   SOURCE_FILE, SOURCE_ROW], kind="stable", na_position="last")
-    return out.reset_index(drop=True)
+    return sort_rows(quarantined, ["reason", "legal_entity", "branch", "card_no", "customer_id",
+                                   SOURCE_FILE, SOURCE_ROW])
+
+
+def sort_order(keys: list[pd.Series | np.ndarray | pa.Array]) -> np.ndarray:
+    """Positions that order rows stably by these key columns, ascending, missing values last:
+    the order sort_values(kind="stable", na_position="last") gives, computed by Arrow (text by
+    code point, as pandas compares it), several times faster on text keys."""
+    def key(values: pd.Series | np.ndarray | pa.Array) -> pa.Array:
+        if isinstance(values, pa.Array):
+            return values
+        if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+            values = pd.Series(values).astype("str")
+        return pa.array(values, from_pandas=True)
+
+    table = pa.table({str(i): key(k) for i, k in enumerate(keys)})
+    return pc.sort_indices(table, sort_keys=[(str(i), "ascending") for i in range(len(keys))]
+                           ).to_numpy()
+
+
+def sort_rows(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The frame sorted as `sort_order` orders it by `columns`, with a fresh index."""
+    return frame.take(sort_order([frame[c] for c in columns])).reset_index(drop=True)
 
 
 class Distinct:

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from cardaudit import engine
 from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
+from cardaudit.normalize import sort_rows
 from cardaudit.outputs.files import CSV_OPTIONS, atomic_path, neutralised
 
 FINDINGS_SCHEMA_VERSION = 1
@@ -82,8 +83,7 @@ def findings_table(shown: pd.DataFrame) -> pa.Table:
     """
     if not len(shown):
         return PARQUET_SCHEMA.empty_table()
-    ordered = shown.sort_values(["legal_entity", "rule_id", "subject", "fingerprint"],
-                                kind="stable")
+    ordered = sort_rows(shown, ["legal_entity", "rule_id", "subject", "fingerprint"])
     firsts = ~ordered["fingerprint"].duplicated().to_numpy()
     starts = np.flatnonzero(firsts)
     offsets = pa.array(np.append(starts, len(ordered)), type=pa.int32())
