@@ -588,9 +588,11 @@ def number_keys(numbers: pa.Array) -> np.ndarray | None:
     numbers = numbers.cast(pa.large_string())
     if numbers.null_count or not len(numbers):
         return None if numbers.null_count else np.zeros(0, dtype=np.int64)
-    if not pc.all(pc.equal(pc.binary_length(numbers), 18)).as_py():
+    offsets, data = _offsets_data(numbers)
+    if not (np.diff(offsets) == 18).all():
         return None
-    ok, keys, _ = _fast_keys(_matrix(numbers, np.ones(len(numbers), dtype=bool), 18))
+    start = int(offsets[0])
+    ok, keys, _ = _fast_keys(data[start : start + 18 * len(numbers)].reshape(-1, 18))
     return keys if ok.all() else None
 
 

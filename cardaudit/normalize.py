@@ -421,7 +421,8 @@ def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, D
     rows = np.flatnonzero(has)
     if not len(rows):
         return factorize(person_key)
-    numbers = idcard.number_keys(_whole(_arrow(id18)).filter(pa.array(has)))
+    ids = _whole(_arrow(id18))
+    numbers = idcard.number_keys(ids if len(rows) == len(has) else ids.filter(pa.array(has)))
     if numbers is None:  # never: a person number is 17 digits and a digit or X
         return factorize(person_key)
     codes = np.full(len(has), -1, dtype=np.int64)
