@@ -17,10 +17,15 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cardaudit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ENV_KEY = "CARDAUDIT_FINGERPRINT_KEY"
 ENV_HOME = "CARDAUDIT_HOME"
@@ -44,6 +49,23 @@ class FingerprintKey:
 
     def digest(self, text: str) -> str:
         return hmac.digest(self.secret, text.encode(), "sha256").hex()[:DIGITS]
+
+    def digests(self, texts: Iterable[str]) -> pa.Array:
+        """`digest` of many texts, as one Arrow text array (no Python string per fingerprint):
+        the keyed state is set up once and copied for each text."""
+        import numpy as np
+        import pyarrow as pa
+
+        keyed = hmac.new(self.secret, digestmod=hashlib.sha256)
+        raw = bytearray()
+        for text in texts:
+            h = keyed.copy()
+            h.update(text.encode())
+            raw += h.digest()[: DIGITS // 2]
+        count = len(raw) // (DIGITS // 2)
+        offsets = np.arange(0, DIGITS * (count + 1), DIGITS, dtype=np.int64)
+        return pa.Array.from_buffers(pa.large_string(), count, [
+            None, pa.py_buffer(offsets), pa.py_buffer(raw.hex().encode())])
 
 
 def home() -> Path:

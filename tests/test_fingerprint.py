@@ -10,7 +10,7 @@ import pytest
 from helpers import run
 
 from cardaudit.errors import ConfigError
-from cardaudit.fingerprint import ENV_KEY, load_key
+from cardaudit.fingerprint import ENV_KEY, FingerprintKey, load_key
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORT = ROOT / "sample_data" / "export.csv"
@@ -73,3 +73,10 @@ def test_a_ledger_keeps_its_key(monkeypatch, capsys, tmp_path) -> None:
     code, output = audit(monkeypatch, capsys, tmp_path / "b", "--ledger", ledger,
                          "--fingerprint-key", str(other))
     assert code == 2 and "台账使用的指纹密钥" in output
+
+
+def test_many_digests_equal_one_at_a_time() -> None:
+    key = FingerprintKey(secret=b"0123456789abcdef-test", source="test")
+    texts = ["CARD-4PLUS|某农商银行|110105194912310021", "", "A|B|C:客户号", "中文|\u3000|x" * 40]
+    assert key.digests(texts).to_pylist() == [key.digest(t) for t in texts]
+    assert key.digests([]).to_pylist() == []

@@ -61,8 +61,8 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) 
     triple = shown["rule_id"].astype("str") + "|" + shown["legal_entity"] + "|" + \
         shown["subject_key"]
     codes, uniques = pd.factorize(triple)
-    prints = np.array([key.digest(t) for t in uniques], dtype=object)
-    shown["fingerprint"] = prints[codes] if len(codes) else pd.Series(dtype="str")
+    prints = key.digests(uniques).take(pa.array(codes))
+    shown["fingerprint"] = pd.Series(pd.array(prints, dtype="str"), index=shown.index)
     return shown
 
 
@@ -123,7 +123,7 @@ def _json_literals(values: pa.Array) -> pa.Array:
     if pa.types.is_integer(values.type):
         return pc.fill_null(values.cast(pa.large_string()), _lit("null"))
     text = values.cast(pa.large_string())
-    if pc.any(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]')).as_py():  # rare: escape
+    if _needs_escape(text):  # rare: escape
         for plain, escaped in _JSON_ESCAPES:
             text = pc.replace_substring(text, plain, escaped)
         if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
@@ -131,6 +131,19 @@ def _json_literals(values: pa.Array) -> pa.Array:
                 text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
     return pc.fill_null(pc.binary_join_element_wise(_lit('"'), text, _lit('"'), _lit("")),
                         _lit("null"))
+
+
+def _needs_escape(text: pa.Array) -> bool:
+    """Whether any value holds a quote, a backslash or a control character (checked on the UTF-8
+    bytes: every byte of a multi-byte character is 0x80 or above, so none is mistaken)."""
+    if isinstance(text, pa.ChunkedArray):
+        return any(_needs_escape(chunk) for chunk in text.chunks)
+    _, offsets, data = text.buffers()
+    if data is None or not len(text):
+        return False
+    bounds = np.frombuffer(offsets, dtype=np.int64)[[text.offset, text.offset + len(text)]]
+    used = np.frombuffer(data, dtype=np.uint8)[bounds[0]:bounds[1]]
+    return bool(((used < 0x20) | (used == 0x22) | (used == 0x5C)).any())
 
 
 def _json_objects(fields: list[tuple[str, pa.Array]]) -> pa.Array:
