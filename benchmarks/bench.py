@@ -22,14 +22,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # The benchmark runs the installed command, exactly as a user does.
 CLI = [sys.executable, "-m", "cardaudit"]
 
 
-def run_measured(args: list[str]) -> tuple[float, float]:
-    """Run a command in a child process; return (wall seconds, peak RSS in MiB)."""
+@dataclass
+class Run:
+    wall: float  # seconds
+    rss: float  # peak resident set, MiB
+    user: float  # CPU seconds in the process
+    system: float  # CPU seconds in the kernel for it (mostly page faults and file I/O)
+    faults: int  # minor page faults (fresh memory pages touched)
+
+
+def run_measured(args: list[str]) -> Run:
+    """Run a command in a child process and measure it."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -37,7 +47,7 @@ def run_measured(args: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         error = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"failed: {' '.join(args)}\n{error}")
-    return wall, usage.ru_maxrss / 1024
+    return Run(wall, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime, usage.ru_minflt)
 
 
 def ensure_sample(work: Path, rows: int, fmt: str, entities: int) -> Path:
@@ -73,14 +83,15 @@ def entity_demo(work: Path, rows: int, parts: int, per_part: int) -> None:
     one = ensure_sample(work, part_rows // per_part, "parquet", 1)
     for label, export, n in (("dataset", dataset, part_rows * parts),
                              ("one entity", one / "export.parquet", part_rows // per_part)):
-        wall, rss = run_measured([*CLI, "audit", str(export), "--as-of", "2026-10-31",
-                                  "--quiet", "--out", str(work / f"out_{label.replace(' ', '_')}")])
-        print(f"{label:>12}: {n:,} rows, {wall:.1f} s, {n / wall:,.0f} rows/s, "
-              f"peak RSS {rss:,.0f} MiB", flush=True)
+        run = run_measured([*CLI, "audit", str(export), "--as-of", "2026-10-31", "--quiet",
+                            "--out", str(work / f"out_{label.replace(' ', '_')}")])
+        print(f"{label:>12}: {n:,} rows, {run.wall:.1f} s, {n / run.wall:,.0f} rows/s, "
+              f"peak RSS {run.rss:,.0f} MiB, user {run.user:.1f} s, sys {run.system:.1f} s, "
+              f"{run.faults:,} page faults", flush=True)
 
 
 def startup(repeat: int) -> float:
-    times = [run_measured([*CLI, "--help"])[0] for _ in range(repeat)]
+    times = [run_measured([*CLI, "--help"]).wall for _ in range(repeat)]
     return statistics.median(times)
 
 
@@ -99,7 +110,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
 
     print(f"cardaudit --help: {startup(args.repeat):.3f} s (median of {args.repeat})", flush=True)
-    print(f"{'rows':>12} {'format':>8} {'wall s':>8} {'rows/s':>12} {'peak RSS MiB':>13}")
+    print(f"{'rows':>12} {'format':>8} {'wall s':>8} {'rows/s':>12} {'peak RSS MiB':>13} "
+          f"{'user s':>7} {'sys s':>6} {'page faults':>12}")
     results = {}
     for rows in (int(r) for r in args.rows.split(",") if int(r)):
         for fmt in args.formats.split(","):
@@ -107,12 +119,13 @@ def main() -> None:
             cmd = [*CLI, "audit", str(folder / f"export.{fmt}"), "--blacklist",
                    str(folder / "blacklist.csv"), "--as-of", "2026-10-31", "--quiet",
                    "--out", str(folder / "out")]
-            runs = [run_measured(cmd) for _ in range(args.repeat)]
-            wall = statistics.median(r[0] for r in runs)
-            rss = max(r[1] for r in runs)
-            results[(rows, fmt)] = wall
-            print(f"{rows:>12,} {fmt:>8} {wall:>8.2f} {rows / wall:>12,.0f} {rss:>13,.0f}",
-                  flush=True)
+            runs = sorted((run_measured(cmd) for _ in range(args.repeat)), key=lambda r: r.wall)
+            median = runs[len(runs) // 2]  # the median run (its CPU and fault figures with it)
+            rss = max(r.rss for r in runs)
+            results[(rows, fmt)] = median.wall
+            print(f"{rows:>12,} {fmt:>8} {median.wall:>8.2f} {rows / median.wall:>12,.0f} "
+                  f"{rss:>13,.0f} {median.user:>7.1f} {median.system:>6.1f} "
+                  f"{median.faults:>12,}", flush=True)
     if args.entity_demo:
         entity_demo(args.work, args.entity_demo, args.parts, args.part_entities)
     sizes = sorted({r for r, _ in results})
