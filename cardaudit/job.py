@@ -136,37 +136,48 @@ Compute = Callable[[AuditOptions, Progress, list[str]], Computed]
 
 
 def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> Computed:
-    """Load, normalise and audit in this process (entity by entity where the export allows)."""
+    """Load, normalise and audit in this process, one legal entity at a time where the export
+    has a legal-entity column (Parquet read entity by entity; other formats read whole)."""
     members = stream.members_of(options.exports, options.mapping) if options.by_entity else None
     if members is not None:
         say("读取导出文件的法人机构列")
         files = stream.file_infos(members)
         shared = load_shared(options, notices)
-        # Owner-only (mkdtemp): the parked findings hold personal data; removed by run_audit.
-        try:
-            spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
-        except OSError as exc:
-            raise ConfigError(f"无法在临时目录 {options.spill_dir or tempfile.gettempdir()} 中创建"
-                              f"暂存目录：{exc.strerror}。请用 --temp-dir 指定可写的目录。") from None
-        try:
-            result = stream.audit_by_entity(members, options, shared, say, spill)
-        except BaseException:
-            shutil.rmtree(spill, ignore_errors=True)
-            raise
-        return Computed(result=result, files=files, shared=shared, spill=spill,
-                        engine={"name": "pandas", "mode": "by_entity"})
+        return _by_entity(options, files, shared, lambda spill: stream.audit_by_entity(
+            members, options, shared, say, spill))
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
                                mapping=options.mapping)
+    shared = load_shared(options, notices)
+    if options.by_entity and "legal_entity" in loaded.frame and len(loaded.frame):
+        return _by_entity(options, loaded.files, shared, lambda spill: stream.audit_frame_by_entity(
+            loaded.frame, options, shared, say, spill))
     say("规范化与身份证号码校验")
     entity_name = options.bank_name if "legal_entity" not in loaded.frame else None
     normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
-    shared = load_shared(options, notices)
     verification.mark(normalised.frame, shared.verification)
     say("执行规则")
     result = engine.audit(normalised, options.pack, shared.blacklist,
                           progress=lambda name, i, n, rule: say(stream.entity_step(name, i, n, rule)))
     return Computed(result=result, files=loaded.files, shared=shared)
+
+
+def _by_entity(options: AuditOptions, files: list[load.FileInfo], shared: SharedInputs,
+               audit: Callable[[Path], engine.AuditResult]) -> Computed:
+    """Run an entity-by-entity audit whose findings are parked in a fresh spill folder."""
+    # Owner-only (mkdtemp): the parked findings hold personal data; removed by run_audit.
+    try:
+        spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
+    except OSError as exc:
+        raise ConfigError(f"无法在临时目录 {options.spill_dir or tempfile.gettempdir()} 中创建"
+                          f"暂存目录：{exc.strerror}。请用 --temp-dir 指定可写的目录。") from None
+    try:
+        result = audit(spill)
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
+    return Computed(result=result, files=files, shared=shared, spill=spill,
+                    engine={"name": "pandas", "mode": "by_entity"})
 
 
 def run_audit(options: AuditOptions, progress: Progress | None = None,

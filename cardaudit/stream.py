@@ -86,23 +86,31 @@ def _entity_codes(members: list[Member]) -> list[str]:
         header = m.headers["legal_entity"]
         column = _read(m, lambda m=m, header=header: pq.read_table(
             m.path, columns=[header]).column(0))
-        text = load.column_text(column, header, m.display)
-        # The distinct spellings, then each row's spelling number (no copy of the text itself).
-        distinct = pc.unique(text)
-        found = pc.index_in(text, value_set=distinct)
-        found = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
-        spellings = compact_text(pd.Series(distinct.to_pandas(), dtype="str"))
-        codes = np.array([index.setdefault(s, len(index)) if isinstance(s, str) else NO_ENTITY
-                          for s in spellings], dtype=np.int32)
-        raw = found.fill_null(0).to_numpy(zero_copy_only=False)
-        valid = found.is_valid().to_numpy(zero_copy_only=False)
-        entity = np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY)
-        # One stable sort gives every entity's row positions, in file order.
-        order = np.argsort(entity, kind="stable")
-        values, starts = np.unique(entity[order], return_index=True)
-        m.positions = {int(v): part for v, part in
-                       zip(values, np.split(order, starts[1:]), strict=True)} if len(order) else {}
+        m.positions = _positions(_spelling_codes(load.column_text(column, header, m.display),
+                                                 index))
     return list(index)
+
+
+def _spelling_codes(text: pa.Array | pa.ChunkedArray, index: dict[str, int]) -> np.ndarray:
+    """Each row's legal-entity code: its spelling compacted as `normalise` compacts it, once per
+    distinct spelling, numbered in `index` (which grows); NO_ENTITY where there is none."""
+    distinct = pc.unique(text)
+    found = pc.index_in(text, value_set=distinct)  # no copy of the text itself
+    found = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
+    spellings = compact_text(pd.Series(distinct.to_pandas(), dtype="str"))
+    codes = np.array([index.setdefault(s, len(index)) if isinstance(s, str) else NO_ENTITY
+                      for s in spellings], dtype=np.int32)
+    raw = found.fill_null(0).to_numpy(zero_copy_only=False)
+    valid = found.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, codes[raw] if len(codes) else NO_ENTITY, NO_ENTITY)
+
+
+def _positions(entity: np.ndarray) -> dict[int, np.ndarray]:
+    """Row positions of each entity code, in row order (one stable sort)."""
+    order = np.argsort(entity, kind="stable")
+    values, starts = np.unique(entity[order], return_index=True)
+    return {int(v): part for v, part in
+            zip(values, np.split(order, starts[1:]), strict=True)} if len(order) else {}
 
 
 def _read(m: Member, read: Callable[[], pa.Table | pa.ChunkedArray]) -> pa.Table | pa.ChunkedArray:
@@ -164,25 +172,48 @@ def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataF
 
 def audit_by_entity(members: list[Member], options: AuditOptions, shared: SharedInputs,
                     say: Callable[[str], None], spill: Path) -> engine.AuditResult:
-    """Read, normalise and audit one legal entity at a time; combine the results.
+    """Read, normalise and audit a Parquet export one legal entity at a time."""
+    names = _entity_codes(members)
+    order = list(dict.fromkeys(c for m in members for c in m.headers))
+    rows = {code: sum(len(m.positions.get(code, ())) for m in members)
+            for code in {c for m in members for c in m.positions}}
+    return _audit_entities(names, rows, lambda code: entity_frame(members, code, order),
+                           options, shared, say, spill)
+
+
+def audit_frame_by_entity(frame: pd.DataFrame, options: AuditOptions, shared: SharedInputs,
+                          say: Callable[[str], None], spill: Path) -> engine.AuditResult:
+    """Normalise and audit a loaded export (CSV, XLSX) one legal entity at a time: memory holds
+    the export's text and one entity's derived columns, never the whole export's."""
+    names: dict[str, int] = {}
+    positions = _positions(_spelling_codes(pa.array(frame["legal_entity"]), names))
+    return _audit_entities(list(names), {c: len(p) for c, p in positions.items()},
+                           lambda code: frame.take(positions[code]).reset_index(drop=True),
+                           options, shared, say, spill)
+
+
+def _audit_entities(names: list[str], rows: dict[int, int],
+                    frame_of: Callable[[int], pd.DataFrame], options: AuditOptions,
+                    shared: SharedInputs, say: Callable[[str], None],
+                    spill: Path) -> engine.AuditResult:
+    """Normalise and audit the rows of each legal entity code (`frame_of`) in name order, then
+    the rows without one; combine the results.
 
     Each entity's findings go to an Arrow file in `spill` as soon as it is done, so memory holds
     one entity's rows, never the whole export's findings.
     """
-    names = _entity_codes(members)
-    order = list(dict.fromkeys(c for m in members for c in m.headers))
-    codes = sorted(range(len(names)), key=lambda c: names[c])
-    if any(NO_ENTITY in m.positions for m in members):
+    codes = sorted((c for c in rows if c != NO_ENTITY), key=lambda c: names[c])
+    if NO_ENTITY in rows:
         codes.append(NO_ENTITY)  # rows without a legal entity: quarantined on their own
     parts = []
     for i, code in enumerate(codes):
         label = names[code] if code != NO_ENTITY else "（法人机构为空的记录）"
-        rows = sum(len(m.positions.get(code, ())) for m in members)
-        def step(rule: str | None, i: int = i, label: str = label, rows: int = rows) -> None:
-            say(entity_step(label, i, len(codes), rule, rows))
+
+        def step(rule: str | None, i: int = i, label: str = label, size: int = rows[code]) -> None:
+            say(entity_step(label, i, len(codes), rule, size))
 
         step(None)
-        frame = entity_frame(members, code, order)
+        frame = frame_of(code)
         normalised = normalise(frame, options.pack.settings, options.as_of)
         del frame
         verification.mark(normalised.frame, shared.verification)

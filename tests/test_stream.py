@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from test_audit_truth import assert_matches_truth
@@ -56,9 +58,11 @@ def outputs(out: Path) -> tuple[dict, list, str, str]:
             (out / "quarantine.csv").read_text(encoding="utf-8"))
 
 
-def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> None:
+def audit_whole_and_split(export: Path, dataset: Path, tmp_path: Path) -> tuple[tuple, list]:
+    """Audit the export whole and entity by entity; assert the two give identical outputs.
+    Returns the whole audit's outputs and the split audit's progress lines."""
     pack = resolve_pack(dataset / "bank.yaml", None, None)[0]
-    base = AuditOptions(exports=[dataset / "export"], out_dir=tmp_path / "whole", pack=pack,
+    base = AuditOptions(exports=[export], out_dir=tmp_path / "whole", pack=pack,
                         as_of=date(2026, 10, 31), blacklist=dataset / "blacklist.csv",
                         formats=["md", "json"], by_entity=False)
     steps: list[str] = []
@@ -72,6 +76,11 @@ def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> Non
     assert split[1] == whole[1] and len(whole[1]) > 50
     assert split[2] == whole[2]
     assert split[3] == whole[3]
+    return whole, steps
+
+
+def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> None:
+    whole, steps = audit_whole_and_split(dataset / "export", dataset, tmp_path)
     reasons = whole[0]["rows"]["quarantine_reasons"]
     # 6 rows lost their entity; the repeated card adds one to the generator's own 3 duplicates.
     assert reasons["法人机构为空"] == 6 and reasons["卡号重复（同一法人机构内已出现，仅计一次）"] == 4
@@ -80,6 +89,21 @@ def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> Non
     assert entities[0].startswith("审计法人机构 1/4：") and "条）" in entities[0]
     rules = [s for s in steps if "· 规则 CARD-4PLUS" in s]
     assert len(rules) == 3 and rules[0].startswith(entities[0])  # per entity with rows, per rule
+
+
+def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> None:
+    """The same rows as one GB18030 CSV: read whole, then normalised and audited entity by
+    entity, with the same outputs as the whole audit and the same quarantine counts."""
+    text = io.BytesIO()
+    pacsv.write_csv(pq.read_table(dataset / "export"), text)
+    export = tmp_path / "export.csv"
+    export.write_bytes(text.getvalue().decode("utf-8").encode("gb18030"))
+    whole, steps = audit_whole_and_split(export, dataset, tmp_path)
+    reasons = whole[0]["rows"]["quarantine_reasons"]
+    assert reasons["法人机构为空"] == 6 and reasons["卡号重复（同一法人机构内已出现，仅计一次）"] == 4
+    assert whole[0]["inputs"][0]["encoding"] == "gb18030"
+    entities = [s for s in steps if s.startswith("审计法人机构") and "规则" not in s]
+    assert len(entities) == 4 and "法人机构为空" in entities[-1], entities
 
 
 def test_a_plain_split_keeps_the_planted_truth(dataset: Path, tmp_path: Path) -> None:
