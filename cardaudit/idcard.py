@@ -66,7 +66,7 @@ _SPACE_CHARS: Final = (
     "\u2028\u2029\u202f\u205f\u3000"
     "\u180e\u200b\u200c\u200d\u2060\ufeff"
 )
-_SPACE_RE2: Final = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACE_CHARS) + "]"
+SPACE_RE2: Final = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACE_CHARS) + "]"
 _ASCII_SPACE_DELETE: Final = str.maketrans("", "", "".join(c for c in _SPACE_CHARS if c < "\x80"))
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -399,7 +399,7 @@ def _compact_arrow(arr: pa.LargeStringArray) -> pa.LargeStringArray:
         dirty[np.searchsorted(offsets, dirty_bytes, side="right") - 1] = True
         mask = pa.array(dirty)
         sub = pc.utf8_normalize(arr.filter(mask), form="NFKC")
-        sub = pc.replace_substring_regex(sub, pattern=_SPACE_RE2, replacement="")
+        sub = pc.replace_substring_regex(sub, pattern=SPACE_RE2, replacement="")
         arr = pc.replace_with_mask(arr, mask, sub.cast(pa.large_string()))
     return pc.utf8_upper(arr).cast(pa.large_string())
 

@@ -153,9 +153,8 @@ def _arrow(values: pd.Series) -> pa.Array:
     return arr
 
 
-# RE2's \s is ASCII-only; after NFKC these are the white-space and invisible characters left.
-WHITE_SPACE = ("[\\s\\x0b\\x{85}\\x{a0}\\x{1680}\\x{180e}\\x{2000}-\\x{200d}\\x{2028}"
-               "\\x{2029}\\x{202f}\\x{205f}\\x{2060}\\x{3000}\\x{feff}]+")
+# Every white-space character (str.isspace) and the invisible separators, as idcard removes them.
+WHITE_SPACE = idcard.SPACE_RE2 + "+"
 
 
 def _compact_arrow(arr: pa.Array, upper: bool) -> pa.Array:
