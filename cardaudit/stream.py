@@ -1,10 +1,12 @@
-"""Audit a Parquet export one legal entity at a time: memory bounded by the largest entity.
+"""Audit an export one legal entity at a time: memory bounded by the largest entity.
 
 Every figure is additive across legal entities, so the export never has to be in memory at once.
-A first pass reads only the legal-entity column of each file; then, entity by entity, only the
-row groups holding that entity's rows are read, the rows are taken in file order, and the
-unchanged `normalise` and `engine.audit` run on them. `engine.combine` gathers the results, as
-for the Spark engine. Source file names and row numbers are the pandas loader's.
+For Parquet, a first pass reads only the legal-entity column of each file; then, entity by
+entity, only the row groups holding that entity's rows are read, the rows are taken in file
+order, and the unchanged `normalise` and `engine.audit` run on them. A CSV or XLSX export is
+read whole, then normalised and audited the same way, one entity's rows at a time.
+`engine.combine` gathers the results, as for the Spark engine. Source file names and row numbers
+are the pandas loader's.
 """
 
 from __future__ import annotations
