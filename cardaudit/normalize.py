@@ -293,18 +293,24 @@ def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
 
 
 def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
-              entity_name: str | None = None) -> Normalised:
+              entity_name: str | None = None, consume: bool = False) -> Normalised:
     """Derive the audit columns, code the grouping keys and mark rows that cannot be audited.
 
     The columns are derived independently of each other, in two worker threads (Arrow's string
-    kernels release the GIL); the frame is assembled in a fixed order afterwards.
+    kernels release the GIL); the frame is assembled in a fixed order afterwards. With `consume`
+    the caller hands the frame over: raw columns the result does not keep are dropped from it as
+    soon as they are derived, so their memory is free before the rest is done.
     """
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cardaudit-normalise") as pool:
-        return _normalise(frame, settings, as_of, entity_name, pool)
+        return _normalise(frame, settings, as_of, entity_name, pool, consume)
+
+
+# Raw columns whose derived (compacted) form is all the result keeps.
+_REPLACED = ("legal_entity", "branch", "card_no", "customer_id", "product")
 
 
 def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name: str | None,
-               pool: ThreadPoolExecutor) -> Normalised:
+               pool: ThreadPoolExecutor, consume: bool) -> Normalised:
     n = len(frame)
     index = frame.index
     out = pd.DataFrame(index=index)
@@ -352,6 +358,10 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     coded("branch")
     out["card_no"] = jobs["card_no"].result()
     out["customer_id"] = jobs["customer_id"].result()
+    if consume:
+        jobs["product"].result()  # the last job that reads one of them
+        for column in (c for c in _REPLACED if c in frame):
+            del frame[column]
     coded("name_norm")
     for raw in ("name", "id_number"):
         out[raw] = frame[raw]

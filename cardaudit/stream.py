@@ -215,9 +215,8 @@ def _audit_entities(names: list[str], rows: dict[int, int],
             say(entity_step(label, i, len(codes), rule, size))
 
         step(None)
-        frame = frame_of(code)
-        normalised = normalise(frame, options.pack.settings, options.as_of)
-        del frame
+        normalised = normalise(frame_of(code), options.pack.settings, options.as_of,
+                               consume=True)
         verification.mark(normalised.frame, shared.verification)
         part = engine.audit(normalised, options.pack, shared.blacklist,
                             progress=lambda _n, _i, _c, rule, step=step: rule and step(rule))
