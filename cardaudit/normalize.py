@@ -7,7 +7,7 @@ integers (`CODED`). Rows that cannot be audited are marked with a reason instead
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -117,18 +117,8 @@ class Distinct:
     def __getitem__(self, index: object) -> Any:
         if isinstance(index, (int, np.integer)):
             return self.arrow[int(index)].as_py()
-        if isinstance(index, slice):
-            return Distinct(self.arrow[index])
-        index = np.asarray(index)
-        picked = (self.arrow.filter(pa.array(index)) if index.dtype == bool
-                  else self.arrow.take(pa.array(index.astype(np.int64, copy=False))))
+        picked = self.arrow.take(pa.array(np.asarray(index, dtype=np.int64)))
         return picked.to_numpy(zero_copy_only=False).astype(object, copy=False)
-
-    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
-        return self.arrow.to_numpy(zero_copy_only=False).astype(dtype or object, copy=False)
-
-    def __iter__(self) -> Iterator[str | None]:
-        return iter(self.arrow.to_pylist())
 
 
 def factorize(values: pd.Series | pa.Array) -> tuple[np.ndarray, Distinct]:

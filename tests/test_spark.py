@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from helpers import run
+from helpers import generated_parquet, run, with_entity
 from test_audit_truth import assert_matches_truth
 
 AS_OF = "2026-10-31"
@@ -57,23 +57,17 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 3-entity export, written by `cardaudit sample`, split into a two-file Parquet
     dataset; a few rows of one entity spell its name with extra white space (the same entity)."""
     root = tmp_path_factory.mktemp("spark_sample")
-    subprocess.run([sys.executable, "-m", "cardaudit", "sample", "--rows", "4000", "--seed", "3",
-                    "--entities", "3", "--format", "parquet", "--out", str(root)],
-                   check=True, capture_output=True)
-    table = pq.read_table(root / "export.parquet")
+    table = generated_parquet(root, rows=4000, seed=3, entities=3)
     entity = table.column("法人机构")
     first = entity[0].as_py()
-    variant = pc.if_else(
-        pc.and_(pc.equal(entity, first),
-                pa.array([i % 7 == 0 for i in range(table.num_rows)])),
-        f"　{first[:3]} {first[3:]} ", entity)
-    table = table.set_column(table.schema.get_field_index("法人机构"), "法人机构", variant)
+    table = with_entity(table, pc.and_(pc.equal(entity, first),
+                                       pa.array([i % 7 == 0 for i in range(table.num_rows)])),
+                        f"　{first[:3]} {first[3:]} ")
     dataset = root / "export"
     dataset.mkdir()
     half = table.num_rows // 2 + 17  # the files' boundary falls inside an entity
     pq.write_table(table.slice(0, half), dataset / "part-00000.parquet")
     pq.write_table(table.slice(half), dataset / "part-00001.parquet")
-    (root / "export.parquet").unlink()
     (root / "bank.yaml").write_text(CLASS1_ONLY, encoding="utf-8")
     return root
 

@@ -11,10 +11,10 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from helpers import generated_parquet, with_entity
 from test_audit_truth import assert_matches_truth
 
 from cardaudit.config import resolve_pack
@@ -28,25 +28,19 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 3-entity export as a two-file dataset with small row groups; one entity's name
     is sometimes spelled with extra spaces, a few rows have no entity, one card is repeated."""
     root = tmp_path_factory.mktemp("stream")
-    subprocess.run([sys.executable, "-m", "cardaudit", "sample", "--rows", "5000", "--seed", "9",
-                    "--entities", "3", "--format", "parquet", "--out", str(root)],
-                   check=True, capture_output=True)
-    table = pq.read_table(root / "export.parquet")
-    entity = table.column("法人机构")
-    first = entity[0].as_py()
+    table = generated_parquet(root, rows=5000, seed=9, entities=3)
+    first = table.column("法人机构")[0].as_py()
     n = table.num_rows
-    variant = pc.if_else(pa.array([i % 11 == 0 for i in range(n)]), f" {first[:3]}　{first[3:]}",
-                         entity)
-    variant = pc.if_else(pa.array([i % 997 == 5 for i in range(n)]), pa.scalar(None, pa.string()),
-                         variant)
-    table = table.set_column(table.schema.get_field_index("法人机构"), "法人机构", variant)
+    table = with_entity(table, pa.array([i % 11 == 0 for i in range(n)]),
+                        f" {first[:3]}　{first[3:]}")
+    table = with_entity(table, pa.array([i % 997 == 5 for i in range(n)]),
+                        pa.scalar(None, pa.string()))
     table = pa.concat_tables([table, table.slice(100, 1)])  # a repeated card number
     folder = root / "export"
     folder.mkdir()
     half = table.num_rows // 2 + 31
     pq.write_table(table.slice(0, half), folder / "part-0.parquet", row_group_size=700)
     pq.write_table(table.slice(half), folder / "part-1.parquet", row_group_size=900)
-    (root / "export.parquet").unlink()
     (root / "bank.yaml").write_text(CLASS1_ONLY, encoding="utf-8")
     return root
 
