@@ -137,21 +137,20 @@ Compute = Callable[[AuditOptions, Progress, list[str]], Computed]
 
 def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> Computed:
     """Load, normalise and audit in this process, one legal entity at a time where the export
-    has a legal-entity column (Parquet read entity by entity; other formats read whole)."""
-    members = stream.members_of(options.exports, options.mapping) if options.by_entity else None
-    if members is not None:
-        say("读取导出文件的法人机构列")
-        files = stream.file_infos(members)
-        shared = load_shared(options, notices)
-        return _by_entity(options, files, shared, lambda spill: stream.audit_by_entity(
-            members, options, shared, say, spill))
+    has a legal-entity column (Parquet read entity by entity, CSV a chunk at a time; other
+    formats read whole)."""
+    if options.by_entity:
+        computed = _by_entity_streamed(options, say, notices)
+        if computed is not None:
+            return computed
     say("读取导出文件")
     loaded = load.load_exports(options.exports, encoding=options.encoding,
                                mapping=options.mapping)
     shared = load_shared(options, notices)
     if options.by_entity and "legal_entity" in loaded.frame and len(loaded.frame):
-        return _by_entity(options, loaded.files, shared, lambda spill: stream.audit_frame_by_entity(
-            loaded.frame, options, shared, say, spill))
+        return _by_entity(options, lambda spill: Computed(
+            result=stream.audit_frame_by_entity(loaded.frame, options, shared, say, spill),
+            files=loaded.files, shared=shared))
     say("规范化与身份证号码校验")
     entity_name = options.bank_name if "legal_entity" not in loaded.frame else None
     normalised = normalise(loaded.frame, options.pack.settings, options.as_of, entity_name)
@@ -162,22 +161,55 @@ def compute_pandas(options: AuditOptions, say: Progress, notices: list[str]) -> 
     return Computed(result=result, files=loaded.files, shared=shared)
 
 
-def _by_entity(options: AuditOptions, files: list[load.FileInfo], shared: SharedInputs,
-               audit: Callable[[Path], engine.AuditResult]) -> Computed:
-    """Run an entity-by-entity audit whose findings are parked in a fresh spill folder."""
-    # Owner-only (mkdtemp): the parked findings hold personal data; removed by run_audit.
+def _by_entity_streamed(options: AuditOptions, say: Progress,
+                        notices: list[str]) -> Computed | None:
+    """A Parquet export read entity by entity, or a CSV export read a chunk at a time and parked
+    by entity; None when the export is neither (or has no rows): it is then read whole."""
+    members = stream.members_of(options.exports, options.mapping)
+    if members is not None:
+        say("读取导出文件的法人机构列")
+        files = stream.file_infos(members)
+        shared = load_shared(options, notices)
+        return _by_entity(options, lambda spill: Computed(
+            result=stream.audit_by_entity(members, options, shared, say, spill),
+            files=files, shared=shared))
+    chunked = load.csv_chunks(options.exports, encoding=options.encoding, mapping=options.mapping)
+    if chunked is None:
+        return None
+    sources, order = chunked
+
+    def audit(spill: Path) -> Computed | None:
+        parked = stream.park_csv(sources, spill, say)
+        if not parked.rows:  # a header and nothing else: the whole-file reader's zero report
+            return None
+        shared = load_shared(options, notices)
+        return Computed(result=stream.audit_parked(parked, order, options, shared, say, spill),
+                        files=parked.files, shared=shared)
+
+    return _by_entity(options, audit)
+
+
+def _by_entity(options: AuditOptions,
+               audit: Callable[[Path], Computed | None]) -> Computed | None:
+    """Run an entity-by-entity audit whose rows and findings are parked in a fresh spill folder
+    (removed by `run_audit` when the outputs are written, or here if the audit fails)."""
+    # Owner-only (mkdtemp): the parked rows and findings hold personal data.
     try:
         spill = Path(tempfile.mkdtemp(prefix="cardaudit-findings-", dir=options.spill_dir))
     except OSError as exc:
         raise ConfigError(f"无法在临时目录 {options.spill_dir or tempfile.gettempdir()} 中创建"
                           f"暂存目录：{exc.strerror}。请用 --temp-dir 指定可写的目录。") from None
     try:
-        result = audit(spill)
+        computed = audit(spill)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise
-    return Computed(result=result, files=files, shared=shared, spill=spill,
-                    engine={"name": "pandas", "mode": "by_entity"})
+    if computed is None:
+        shutil.rmtree(spill, ignore_errors=True)
+        return None
+    computed.spill = spill
+    computed.engine = {"name": "pandas", "mode": "by_entity"}
+    return computed
 
 
 def run_audit(options: AuditOptions, progress: Progress | None = None,

@@ -40,10 +40,11 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -59,9 +60,11 @@ __all__ = [
     "BLACKLIST_COLUMNS",
     "BLACKLIST_LABELS",
     "BLACKLIST_REQUIRED",
+    "CsvChunks",
     "FileInfo",
     "LoadedExport",
     "column_text",
+    "csv_chunks",
     "display_names",
     "load_blacklist",
     "load_exports",
@@ -1030,21 +1033,13 @@ def _read_csv(
     try:
         columns = _csv_columns(table, selection, parse_encoding, pool)
     except _BadValue as exc:
-        if parse_encoding in _UTF8 and not is_forced and not evidence:
-            # The sample was plain ASCII, so UTF-8 was only a guess: the file is GB18030.
-            encoding = parse_encoding = "gb18030"
-            try:
-                columns = _csv_columns(table, selection, parse_encoding, pool)
-            except _BadValue as again:
-                raise _encoding_hint(
-                    display, parse_encoding, False, _bad_place(again, layout, rows)
-                ) from None
-        elif parse_encoding in _UTF8:
-            raise _utf8_error(display, _bad_place(exc, layout, rows), is_forced) from None
-        else:
-            raise _encoding_hint(
-                display, parse_encoding, is_forced, _bad_place(exc, layout, rows)
-            ) from None
+        if not _weak_utf8(parse_encoding, is_forced, evidence):
+            raise _decode_error(exc, display, parse_encoding, is_forced, layout, rows) from None
+        encoding = parse_encoding = "gb18030"
+        try:
+            columns = _csv_columns(table, selection, parse_encoding, pool)
+        except _BadValue as again:
+            raise _decode_error(again, display, parse_encoding, False, layout, rows) from None
     return _Part(
         display=display,
         columns=columns,
@@ -1058,6 +1053,210 @@ def _read_csv(
     )
 
 
+def _weak_utf8(parse_encoding: str, forced: bool, evidence: bool) -> bool:
+    """UTF-8 was only a guess (the sample was plain ASCII): a value that is not UTF-8 means the
+    file is GB18030."""
+    return parse_encoding in _UTF8 and not forced and not evidence
+
+
+def _decode_error(exc: _BadValue, display: str, parse_encoding: str, forced: bool,
+                  layout: _CsvLayout, rows: np.ndarray) -> InputError:
+    where = _bad_place(exc, layout, rows)
+    if parse_encoding in _UTF8:
+        return _utf8_error(display, where, forced)
+    return _encoding_hint(display, parse_encoding, forced, where)
+
+
+# --------------------------------------------------------------------------------------------
+# CSV read in chunks (entity-by-entity audits: memory bounded by the chunk, not the file)
+# --------------------------------------------------------------------------------------------
+
+#: Bytes of records per chunk (tests make it small to cut files into many chunks).
+CSV_CHUNK_BYTES = 64 << 20
+
+
+class RereadCsv(Exception):
+    """UTF-8 was only a guess and a chunk is not UTF-8: the file is read again as GB18030 (the
+    whole-file reader decodes it all as GB18030 then, so the chunks read before must be too)."""
+
+
+@dataclass
+class CsvChunks:
+    """One CSV export whose records are read a chunk at a time (`chunks`).
+
+    Each chunk is parsed and decoded exactly as the whole-file reader parses and decodes the
+    whole body, and gives the same rows, row numbers and errors (naming the same rows). Chunks
+    end at a line break outside quotes, so a quoted value with line breaks is never cut.
+    """
+
+    path: Path
+    display: str
+    layout: _CsvLayout
+    selection: dict[str, int]
+    mapping: dict[str, str]
+    encoding: str  # as reported (e.g. utf-8-sig)
+    parse_encoding: str
+    forced: bool
+    evidence: bool
+    rows: int = 0  # records read (set by `chunks`)
+    sha256: str = ""  # of the whole file (set by `chunks`)
+
+    def info(self) -> FileInfo:
+        return FileInfo(path=self.display, sha256=self.sha256, rows=self.rows,
+                        encoding=self.encoding, format="csv", delimiter=self.layout.delimiter,
+                        header_row=self.layout.header_row, mapping=dict(self.mapping))
+
+    def chunks(self, pool: ThreadPoolExecutor) -> Iterator[tuple[dict[str, pa.Array], np.ndarray]]:
+        """(canonical name -> text column, row numbers) of each chunk, in file order.
+
+        Raises RereadCsv when a guessed UTF-8 turns out to be GB18030 (the encoding is switched:
+        iterate again), InputError for a malformed record.
+        """
+        target = max(CSV_CHUNK_BYTES, 1)
+        digest = hashlib.sha256()
+        self.rows, row = 0, self.layout.header_row + 1
+        skip, buf, eof, need = self.layout.body_start, b"", False, target
+        # One worker hashes the blocks in order while the chunks are parsed.
+        with _open(self.path, self.display) as handle, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-hash") as hasher:
+            while True:
+                while not eof and len(buf) <= need:
+                    block = _read_block(handle, target, self.display)
+                    eof = not block
+                    hasher.submit(digest.update, block)
+                    if skip:
+                        block, skip = block[skip:], max(skip - len(block), 0)
+                    buf = buf + block if buf else block
+                cut, records = _record_cut(buf, target) if len(buf) > target else (-1, 0)
+                if not 0 < cut < len(buf):
+                    if not eof:
+                        need = len(buf)  # a record longer than a chunk: read on
+                        continue
+                    cut = len(buf)
+                need = target
+                data, buf = buf[:cut], buf[cut:]
+                final = eof and not buf
+                columns, numbers = self._chunk(data, row, final, pool)
+                self.rows += len(numbers)
+                row += records
+                yield columns, numbers
+                if final:
+                    break
+        self.sha256 = digest.hexdigest()
+
+    def _chunk(self, data: bytes, row: int, final: bool,
+               pool: ThreadPoolExecutor) -> tuple[dict[str, pa.Array], np.ndarray]:
+        """Parse and decode one chunk whose first record is row ``row``."""
+        nul = data.find(b"\x00")
+        if nul != -1:
+            raise _nul_error(data, 0, nul, self.display, row - 1)
+        layout = replace(self.layout, header_row=row - 1, body_start=0)
+        table, rows = _parse_csv(data, layout, self.selection, self.parse_encoding, self.display,
+                                 final)
+        try:
+            return _csv_columns(table, self.selection, self.parse_encoding, pool), rows
+        except _BadValue as exc:
+            if _weak_utf8(self.parse_encoding, self.forced, self.evidence):
+                self.encoding = self.parse_encoding = "gb18030"
+                raise RereadCsv from None
+            raise _decode_error(exc, self.display, self.parse_encoding, self.forced, layout,
+                                rows) from None
+
+
+def _open(path: Path, display: str) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise _os_error(display, exc) from None
+
+
+def _read_block(handle: BinaryIO, size: int, display: str) -> bytes:
+    try:
+        return handle.read(size)
+    except OSError as exc:
+        raise _os_error(display, exc) from None
+
+
+def _record_cut(data: bytes, target: int) -> tuple[int, int]:
+    """Where a chunk of ``data`` (which starts at a record) ends: just after the last line break
+    outside quotes before byte ``target``, else the first one after it; and how many records
+    (empty lines included) end there. (-1, 0) when there is none."""
+    if data.find(b'"') == -1:
+        at = data.rfind(b"\n", 0, target)
+        if at == -1:
+            at = data.find(b"\n", target)
+        return (at + 1, data.count(b"\n", 0, at + 1)) if at != -1 else (-1, 0)
+    arr = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(arr == 0x0A)
+    ends = newlines[np.searchsorted(np.flatnonzero(arr == 0x22), newlines) % 2 == 0]
+    k = max(int(np.searchsorted(ends, target)), min(len(ends), 1))
+    return (int(ends[k - 1]) + 1, k) if k else (-1, 0)
+
+
+def csv_chunks(
+    paths: Sequence[Path],
+    *,
+    encoding: str | None = None,
+    mapping: Mapping[str, str | Sequence[str]] | None = None,
+) -> tuple[list[CsvChunks], list[str]] | None:
+    """The export's CSV files, each to be read in chunks, and the canonical column order; None
+    when the export cannot be read that way (not all CSV, a file without a legal-entity column,
+    an encoding other than UTF-8 or GB18030, a ``|``-delimited GB file, old Mac line breaks, a
+    NUL byte or nothing at all near the start): `load_exports` reads it (and names any problem).
+
+    Only each file's start is read here, to find its encoding, header and columns; a header
+    problem is the whole-file reader's error.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths or not all(p.suffix.lower() in CSV_SUFFIXES and p.is_file() for p in paths):
+        return None
+    resolver = _Resolver(schema.ALIAS_INDEX, None, mapping, schema.REQUIRED, None)
+    forced = _normalise_encoding(encoding) if encoding else None
+    sources = []
+    for path, display in zip(paths, _display_names(paths), strict=True):
+        source = _csv_source(path, display, resolver, forced)
+        if source is None:
+            return None
+        sources.append(source)
+    return sources, resolver.order
+
+
+def _csv_source(path: Path, display: str, resolver: _Resolver,
+                forced: str | None) -> CsvChunks | None:
+    """What `_read_csv` finds before parsing, from the file's first bytes; None where it would
+    transcode the file, or find a problem it names better."""
+    with _open(path, display) as handle:
+        head = _read_block(handle, SAMPLE_BYTES + 1, display)
+        whole = len(head) <= SAMPLE_BYTES
+    bom = head.startswith(codecs.BOM_UTF8)
+    if _CONTENT.search(head, 3 if bom else 0) is None or head.startswith(
+            (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return None
+    if forced is not None:
+        encoding, evidence = forced, True
+        if encoding in _UTF8:
+            encoding = "utf-8-sig" if bom else "utf-8"
+    else:
+        encoding, evidence = _detect_encoding(head)
+    if encoding not in _UTF8 and encoding not in _GB_FAMILY:
+        return None
+    start, parse_encoding = 0, encoding
+    if encoding == "utf-8-sig":
+        start, parse_encoding = (3 if bom else 0), "utf-8"
+    sample = head[start : start + SAMPLE_BYTES]
+    if (b"\n" not in sample and b"\r" in sample) or head.find(b"\x00", start) != -1:
+        return None
+    layout = _csv_layout(head, start, parse_encoding, display, resolver, forced is not None)
+    if (parse_encoding in _GB_FAMILY and layout.delimiter == "|") or (
+            not whole and layout.body_start >= len(head)):
+        return None
+    selection, mapping = resolver.resolve(layout.headers, display)
+    if "legal_entity" not in selection:
+        return None
+    return CsvChunks(path, display, layout, selection, mapping, encoding, parse_encoding,
+                     forced is not None, evidence)
+
+
 def _row_at(data: bytes, start: int, pos: int) -> int:
     """The row (record number from 1, as Excel counts) holding byte ``pos``; error path only."""
     arr = np.frombuffer(data, np.uint8, count=pos - start, offset=start)
@@ -1068,8 +1267,8 @@ def _row_at(data: bytes, start: int, pos: int) -> int:
     return len(newlines) + 1
 
 
-def _nul_error(data: bytes, start: int, pos: int, display: str) -> InputError:
-    row = _row_at(data, start, pos)
+def _nul_error(data: bytes, start: int, pos: int, display: str, rows_before: int = 0) -> InputError:
+    row = rows_before + _row_at(data, start, pos)
     head = data[start : start + 4096]
     if head.count(b"\x00") * 10 >= len(head):
         # ASCII characters in UTF-16 are a byte and a NUL: no BOM, or a BOM-less part.
@@ -1144,8 +1343,13 @@ def _parse_csv(
     selection: dict[str, int],
     encoding: str,
     display: str,
+    final: bool = True,
 ) -> tuple[pa.Table | None, np.ndarray]:
-    """Parse the data records into large_binary columns ``c<index>``, and their row numbers."""
+    """Parse the data records into large_binary columns ``c<index>``, and their row numbers.
+
+    ``final``: the data runs to the end of the file (False for a chunk of a file read in chunks:
+    its last record is then not the file's last, and a quote open at its end is not unclosed).
+    """
     start = layout.body_start
     first_row = layout.header_row + 1
     width = len(layout.headers)
@@ -1166,7 +1370,7 @@ def _parse_csv(
         if unclosed:
             raw = raw.split(b"\n", 1)[0]
         text = raw[:400].decode(encoding, errors="replace")
-        return _Record(first_row + int(index[k]), record == len(index) and not unclosed,
+        return _Record(first_row + int(index[k]), final and record == len(index) and not unclosed,
                        text, unclosed)
 
     if _RECORD_BYTE.search(data, start) is None:  # only line breaks after the header
@@ -1192,7 +1396,7 @@ def _parse_csv(
             found = _record_rows(data, start, first_row)
             if len(found) == n:  # otherwise (malformed quoting) keep the record order
                 rows = found.astype(np.int64, copy=False)
-        if has_quotes:
+        if has_quotes and final:
             _check_unclosed_quote(
                 data, start, table.column(f"c{width - 1}"), layout, encoding, display,
                 int(rows[-1]),

@@ -3,8 +3,11 @@
 Every figure is additive across legal entities, so the export never has to be in memory at once.
 For Parquet, a first pass reads only the legal-entity column of each file; then, entity by
 entity, only the row groups holding that entity's rows are read, the rows are taken in file
-order, and the unchanged `normalise` and `engine.audit` run on them. A CSV or XLSX export is
-read whole, then normalised and audited the same way, one entity's rows at a time.
+order, and the unchanged `normalise` and `engine.audit` run on them. A CSV export is read a
+chunk at a time and its rows parked by legal entity in Arrow files (`park_csv`), which are read
+back one entity at a time. An XLSX export (at most about a million rows a sheet), or a CSV that
+cannot be read in chunks (see `load.csv_chunks`), is read whole, then normalised and audited the
+same way, one entity's rows at a time.
 `engine.combine` gathers the results, as for the Spark engine. Source file names and row numbers
 are the pandas loader's.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,6 +195,112 @@ def audit_frame_by_entity(frame: pd.DataFrame, options: AuditOptions, shared: Sh
     positions = _positions(_spelling_codes(pa.array(frame["legal_entity"]), names))
     return _audit_entities(list(names), {c: len(p) for c, p in positions.items()},
                            lambda code: frame.take(positions[code]).reset_index(drop=True),
+                           options, shared, say, spill)
+
+
+@dataclass
+class Parked:
+    """A CSV export's rows parked entity by entity in Arrow files, as the chunks were read."""
+
+    names: list[str]  # legal-entity names by code
+    rows: dict[int, int]  # rows of each code
+    pieces: dict[int, list[tuple[Path, str]]]  # code -> (Arrow file, source file), in file order
+    files: list[load.FileInfo]
+
+
+def park_csv(sources: list[load.CsvChunks], folder: Path,
+             say: Callable[[str], None]) -> Parked:
+    """Read each CSV file a chunk at a time and park its rows by legal entity in ``folder``:
+    memory holds one chunk, never the file."""
+    index: dict[str, int] = {}
+    rows: dict[int, int] = {}
+    pieces: dict[int, list[tuple[Path, str]]] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cardaudit-read") as pool:
+        for number, source in enumerate(sources):
+            known = dict(index)
+            while True:
+                try:
+                    parked = _park_file(source, number, index, folder, pool, say)
+                    break
+                except load.RereadCsv:  # the encoding was switched: read the file again
+                    index.clear()
+                    index.update(known)
+            for code, (path, count) in parked.items():
+                rows[code] = rows.get(code, 0) + count
+                pieces.setdefault(code, []).append((path, source.display))
+    load.check_distinct_files([(s.display, s.sha256) for s in sources])
+    return Parked(list(index), rows, pieces, [s.info() for s in sources])
+
+
+def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folder: Path,
+               pool: ThreadPoolExecutor, say: Callable[[str], None]) -> dict[int, tuple[Path, int]]:
+    """Park one file's rows: an Arrow stream per legal-entity code, rows in file order."""
+    writers: dict[int, tuple[pa.ipc.RecordBatchStreamWriter, pa.Schema]] = {}
+    parked: dict[int, tuple[Path, int]] = {}
+    done = False
+    try:
+        for columns, numbers in source.chunks(pool):
+            table = pa.table({**columns, SOURCE_ROW: pa.array(numbers, pa.int64())})
+            codes = _spelling_codes(table.column("legal_entity"), index)
+            for code, part in _by_code(table, codes):
+                if code not in writers:
+                    path = folder / f"rows-{number}-{code + 1}.arrow"
+                    writers[code] = (pa.ipc.new_stream(str(path), part.schema), part.schema)
+                    parked[code] = (path, 0)
+                writer, schema = writers[code]
+                writer.write_table(part if part.schema == schema else part.cast(schema))
+                parked[code] = (parked[code][0], parked[code][1] + part.num_rows)
+            say(f"读取导出文件 {source.display}：已读 {source.rows:,} 条")
+        done = True
+    finally:
+        for writer, _schema in writers.values():
+            writer.close()
+        if not done:
+            for path, _count in parked.values():
+                path.unlink(missing_ok=True)
+    return parked
+
+
+def _by_code(table: pa.Table, codes: np.ndarray) -> list[tuple[int, pa.Table]]:
+    """The rows of each code (ascending), each in table order."""
+    if not len(codes):
+        return []
+    if (codes == codes[0]).all():  # exports are mostly written entity by entity
+        return [(int(codes[0]), table)]
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    starts = np.flatnonzero(np.diff(codes)) + 1
+    table = table.take(order)
+    bounds = np.concatenate([[0], starts, [len(codes)]])
+    return [(int(codes[a]), table.slice(a, b - a))
+            for a, b in pairwise(bounds)]
+
+
+def parked_frame(parked: Parked, code: int, order: list[str]) -> pd.DataFrame:
+    """One legal entity's parked rows from every file, as the pandas loader's frame (file order).
+    The Arrow files are read into memory (not mapped) and removed."""
+    tables = []
+    for path, display in parked.pieces[code]:
+        with pa.OSFile(str(path)) as handle:
+            table = pa.ipc.open_stream(handle).read_all()
+        path.unlink()
+        tables.append(table.append_column(SOURCE_FILE, pa.chunked_array(
+            [load.constant_text(display, table.num_rows)])))
+    table = pa.concat_tables(tables, promote_options="default")
+    del tables
+    names = [*(c for c in order if c in table.column_names), SOURCE_FILE, SOURCE_ROW]
+    columns = {name: table.column(name) for name in names}
+    del table
+    for name in names:  # one contiguous array per column, as the whole-file reader gives
+        columns[name] = columns[name].combine_chunks()
+    return load.text_frame(pa.table(columns))
+
+
+def audit_parked(parked: Parked, order: list[str], options: AuditOptions, shared: SharedInputs,
+                 say: Callable[[str], None], spill: Path) -> engine.AuditResult:
+    """Normalise and audit a parked CSV export one legal entity at a time."""
+    return _audit_entities(parked.names, parked.rows,
+                           lambda code: parked_frame(parked, code, order),
                            options, shared, say, spill)
 
 

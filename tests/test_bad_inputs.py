@@ -163,9 +163,15 @@ def _parse_each_rule_file_once():
         yield
 
 
-@pytest.fixture
-def audit(tmp_path: Path):
-    """audit(*exports, *options) -> Outcome, each call writing into a fresh output folder."""
+@pytest.fixture(params=["one-chunk", "small-chunks"])
+def audit(request, tmp_path: Path, monkeypatch):
+    """audit(*exports, *options) -> Outcome, each call writing into a fresh output folder.
+
+    Every case runs twice: a CSV export read in one chunk, and cut into chunks of about 1 kB
+    (a few records each), which must give the same errors, rows and figures."""
+    if request.param == "small-chunks":
+        from cardaudit import load
+        monkeypatch.setattr(load, "CSV_CHUNK_BYTES", 1000)
     calls = iter(range(1, 1000))
     return lambda *args: run_audit(tmp_path / f"out{next(calls)}", *args)
 
@@ -752,12 +758,12 @@ def test_unknown_option_is_a_usage_error_not_a_traceback(audit, tmp_path):
 
 
 def test_internal_error_is_exit_3_without_traceback(audit, tmp_path, monkeypatch):
-    from cardaudit import load
+    from cardaudit import engine
 
     def broken(*args, **kwargs):
         raise RuntimeError("430522199001011234")  # a bug; its message must not be shown
 
-    monkeypatch.setattr(load, "load_exports", broken)
+    monkeypatch.setattr(engine, "audit", broken)
     outcome = audit(write(tmp_path / "ex.csv", csv_bytes([record(1)])))
     assert outcome.code == 3
     assert "Traceback" not in outcome.output and "430522199001011234" not in outcome.output

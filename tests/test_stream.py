@@ -17,6 +17,7 @@ import pytest
 from helpers import generated_parquet, with_entity
 from test_audit_truth import assert_matches_truth
 
+from cardaudit import load, schema
 from cardaudit.config import resolve_pack
 from cardaudit.job import AuditOptions, run_audit
 
@@ -85,9 +86,15 @@ def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> Non
     assert len(rules) == 3 and rules[0].startswith(entities[0])  # per entity with rows, per rule
 
 
-def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> None:
-    """The same rows as one GB18030 CSV: read whole, then normalised and audited entity by
-    entity, with the same outputs as the whole audit and the same quarantine counts."""
+@pytest.mark.parametrize("chunk", [None, 20_000])
+def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         chunk: int | None) -> None:
+    """The same rows as one GB18030 CSV: read a chunk at a time (one, or about 40) and parked by
+    entity, then normalised and audited entity by entity, with the same outputs as the whole
+    audit and the same quarantine counts."""
+    if chunk:
+        monkeypatch.setattr(load, "CSV_CHUNK_BYTES", chunk)
     text = io.BytesIO()
     pacsv.write_csv(pq.read_table(dataset / "export"), text)
     export = tmp_path / "export.csv"
@@ -98,6 +105,37 @@ def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path
     assert whole[0]["inputs"][0]["encoding"] == "gb18030"
     entities = [s for s in steps if s.startswith("审计法人机构") and "规则" not in s]
     assert len(entities) == 4 and "法人机构为空" in entities[-1], entities
+    reads = [s for s in steps if s.startswith("读取导出文件 export.csv")]
+    # Chunks end at the last record ending within `chunk` bytes.
+    assert len(reads) == 1 if chunk is None else len(reads) > export.stat().st_size // chunk
+    assert reads[-1].endswith(f"已读 {whole[0]['rows']['read']:,} 条")
+    assert not list(tmp_path.glob("**/cardaudit-findings-*"))  # parked rows removed
+
+
+def test_a_csv_guessed_utf8_then_gb18030_is_parked_again(dataset: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain ASCII at the start, GB18030 further on: the rows parked as UTF-8 are parked again
+    as GB18030, as the whole-file reader decodes them."""
+    monkeypatch.setattr(load, "SAMPLE_BYTES", 2000)
+    monkeypatch.setattr(load, "CSV_CHUNK_BYTES", 5000)
+    table = pq.read_table(dataset / "export")
+    ascii_rows = pa.table({name: pa.array([
+        v if (v := table.column(name)[i].as_py()) is None or v.isascii() else f"A{i}"
+        for i in range(80)], pa.string()) for name in table.column_names})
+    ascii_rows = with_entity(ascii_rows, pa.array([True] * 80), "BANK-A")
+    both = pa.concat_tables([ascii_rows, table.cast(ascii_rows.schema)])
+    # An ASCII header (the canonical names), so that the start of the file is plain ASCII.
+    both = both.rename_columns([schema.ALIAS_INDEX[schema.header_key(n)] for n in both.column_names])
+    text = io.BytesIO()
+    pacsv.write_csv(both, text)
+    export = tmp_path / "export.csv"
+    export.write_bytes(text.getvalue().decode("utf-8").encode("gb18030"))
+    whole, steps = audit_whole_and_split(export, dataset, tmp_path)
+    assert whole[0]["inputs"][0]["encoding"] == "gb18030"
+    read = [int(s.rsplit("已读 ", 1)[1].split(" ")[0].replace(",", "")) for s in steps
+            if "已读" in s]
+    assert read[0] < 80 and read != sorted(read)  # ASCII chunks read, then the file again
+    assert "BANK-A" in whole[0]["entities"] and len(whole[0]["entities"]) == 4
 
 
 def test_a_plain_split_keeps_the_planted_truth(dataset: Path, tmp_path: Path) -> None:
