@@ -168,6 +168,9 @@ def _phone_digits(arr: pa.Array) -> pa.Array:
     """_phone_arrow on a column of ASCII letters and digits: letters go, +86 goes."""
     if not pc.all(pc.ascii_is_decimal(arr)).as_py():
         return _phone_arrow(arr)
+    if not pc.any(pc.starts_with(arr, "86")).as_py() and not pc.any(
+            pc.starts_with(arr, "0086")).as_py():
+        return arr  # no country code to take off (and no copy)
     return pc.replace_substring_regex(arr, r"^(?:0086|86)(1\d{10})$", r"\1")
 
 

@@ -362,3 +362,16 @@ def test_loader_round_trips_any_table(workdir, rows, delimiter, encoding, newlin
         expected = [cell.strip() or None for cell in (row[k] for row in rows)]
         got = [None if pd.isna(v) else v for v in frame[name]]
         assert got == expected, name
+
+
+@pytest.mark.parametrize("prefix", ["86", "0086", "+86 ", "+86-"])
+def test_a_phone_number_with_the_country_code_is_the_same_phone(prefix):
+    """+86 / 0086 / 86 before an 11-digit mobile number is dropped, in all-digit columns (the fast
+    path) as in any other; a short number starting with 86 is kept whole."""
+    from cardaudit.normalize import compact_coded
+
+    phones = pd.Series([prefix + "13912340001", "13912340001", "86123", "13912340002"],
+                       dtype="str")
+    text, codes, _uniques = compact_coded(phones, phone=True)
+    assert text.tolist() == ["13912340001", "13912340001", "86123", "13912340002"]
+    assert codes[0] == codes[1] and len(set(codes)) == 3
