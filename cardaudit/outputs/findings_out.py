@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -245,6 +246,8 @@ class FindingsFiles:
         self.csv = self.stack.enter_context(open(tmp[0], "wb"))
         self.csv.write(codecs.BOM_UTF8)
         self.csv_schema: pa.Schema | None = None
+        self.pool = self.stack.enter_context(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-findings-csv"))
         if self.json_files:
             self.json_tmp = tmp[1]
             fd, body = tempfile.mkstemp(prefix=".findings.json.body.", suffix=".tmp", dir=self.out)
@@ -256,7 +259,28 @@ class FindingsFiles:
         return self
 
     def add(self, shown: pd.DataFrame) -> None:
-        """One legal entity's shown findings (from `shown_findings`)."""
+        """One legal entity's shown findings (from `shown_findings`).
+
+        findings.csv is written in a worker thread while the JSON and Parquet records are built
+        (both mostly in Arrow kernels, which release the GIL); `shown` is only read.
+        """
+        if not self.json_files or not len(shown):
+            self._add_csv(shown)
+            return
+        csv_done = self.pool.submit(self._add_csv, shown)
+        try:
+            findings = findings_table(shown)
+            items = findings_json_items(findings)
+            for start in range(0, len(items), 20_000):
+                if self.count or start:
+                    self.body_handle.write(b",")
+                self.body_handle.write(_utf8_joined(items.slice(start, 20_000), ","))
+            self.count += findings.num_rows
+            self.parquet.write_table(findings)
+        finally:
+            csv_done.result()
+
+    def _add_csv(self, shown: pd.DataFrame) -> None:
         table = neutralised(self.csv_frame(shown))
         if self.csv_schema is None:
             self.csv_schema = table.schema
@@ -264,16 +288,6 @@ class FindingsFiles:
         elif table.num_rows:
             options = pacsv.WriteOptions(quoting_style="needed", include_header=False)
             pacsv.write_csv(table.cast(self.csv_schema), self.csv, write_options=options)
-        if not self.json_files or not len(shown):
-            return
-        findings = findings_table(shown)
-        items = findings_json_items(findings)
-        for start in range(0, len(items), 20_000):
-            if self.count or start:
-                self.body_handle.write(b",")
-            self.body_handle.write(_utf8_joined(items.slice(start, 20_000), ","))
-        self.count += findings.num_rows
-        self.parquet.write_table(findings)
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         try:
