@@ -32,7 +32,7 @@ def parse_dates(values: pd.Series) -> pd.Series:
         distinct = _parse_distinct(pd.Series(np.asarray(uniques, dtype=object), dtype="str"))
         found = codes >= 0
         out[found] = distinct[codes[found]]
-    return pd.Series(out, index=values.index, dtype="datetime64[ns]")
+    return pd.Series(out, index=values.index, dtype="datetime64[ns]", copy=False)
 
 
 def _parse_distinct(distinct: pd.Series) -> np.ndarray:

@@ -244,7 +244,7 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
             progress(name, done, len(entity_names), None)
         positions = good_positions[bounds[i]:bounds[i + 1]]
         frame = work.take(positions).reset_index(drop=True)
-        frame["_pos"] = positions
+        frame["_pos"] = pd.Series(positions, index=frame.index, copy=False)
         entities.append(audit_entity(name, frame, pack, blacklist or Blacklist(), keys, full,
                                      int(bad_per[i]), on_rule))
     return AuditResult(entities=entities, total=_total(entities, normalised),

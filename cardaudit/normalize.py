@@ -263,10 +263,11 @@ _CLASS_WORDS = {"I": "I", "1": "I", "一": "I", "II": "II", "2": "II", "二": "I
                 "III": "III", "3": "III", "三": "III"}
 
 
-def account_classes(values: pd.Series) -> pd.Series:
-    """Ⅰ类户/I类/一类/1 -> "I" (likewise II, III); anything else NA."""
+def account_class_codes(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ⅰ类户/I类/一类/1 -> "I" (likewise II, III), anything else NA; and each row's class as an
+    int8 index into ACCOUNT_CLASSES (-1: none). Found once per distinct spelling."""
     if len(values) == 0:
-        return pd.Series([], index=values.index, dtype="str")
+        return pd.Series([], index=values.index, dtype="str"), np.array([], dtype=np.int8)
     words = pa.array(list(_CLASS_WORDS), type=pa.large_string())
     classes = pa.array(list(_CLASS_WORDS.values()), type=pa.large_string())
 
@@ -276,7 +277,11 @@ def account_classes(values: pd.Series) -> pd.Series:
         text = pc.replace_substring_regex(text, r"^第", "")
         return pc.take(classes, pc.index_in(text, value_set=words))
 
-    return _transform(values, classify, coded=False)[0]
+    text, codes, uniques = _transform(values, classify, coded=True)
+    position = pc.index_in(uniques.arrow, value_set=pa.array(ACCOUNT_CLASSES, pa.large_string()))
+    position = position.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int8)
+    return text, np.where(codes >= 0, position[codes] if len(position) else -1,
+                          -1).astype(np.int8)
 
 
 def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
@@ -337,16 +342,21 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     if "phone" in frame:
         jobs["phone_norm"] = pool.submit(compact_coded, frame["phone"], phone=True)
     if "account_class" in frame:
-        jobs["account_class_norm"] = pool.submit(account_classes, frame["account_class"])
+        jobs["account_class_norm"] = pool.submit(account_class_codes, frame["account_class"])
     if "open_date" in frame:
         jobs["open_dt"] = pool.submit(parse_dates, frame["open_date"])
 
+    def kept(values: np.ndarray) -> pd.Series:
+        """An array as a column without a copy (pandas copies a bare array it is given)."""
+        return pd.Series(values, index=index, copy=False)
+
     def coded(column: str) -> None:
-        out[column], out[CODED[column]], keys[CODED[column]] = jobs[column].result()
+        out[column], codes, keys[CODED[column]] = jobs[column].result()
+        out[CODED[column]] = kept(codes)
 
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
-    out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else np.arange(2, n + 2)
+    out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else kept(np.arange(2, n + 2))
     coded("legal_entity")
     coded("branch")
     out["card_no"] = jobs["card_no"].result()
@@ -364,7 +374,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         out["id_type"] = frame["id_type"]
     else:
         is_resident = np.ones(n, dtype=bool)
-    out["is_resident"] = is_resident
+    out["is_resident"] = kept(is_resident)
     ids = jobs["ids"].result()
     out["id_norm"] = ids["id_norm"]
     # Non-resident rows are never classified: their class is NA.
@@ -372,9 +382,10 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     out["id_class"] = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
     id18 = ids["id18"].where(is_resident) if other_ids else ids["id18"]
     out["id18"] = id18
-    out["region_unknown"] = ids["region_unknown"].to_numpy(dtype=bool) & is_resident
+    out["region_unknown"] = kept(ids["region_unknown"].to_numpy(dtype=bool) & is_resident)
     out["person_key"] = _person_keys(id18, out["customer_id"])
-    out["person_code"], keys["person_code"] = _person_codes(id18, out["person_key"])
+    person_codes, keys["person_code"] = _person_codes(id18, out["person_key"])
+    out["person_code"] = kept(person_codes)
 
     coded("product")
     if closed is not None:
@@ -382,12 +393,12 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         out["status"] = frame["status"]
     else:
         not_closed = np.ones(n, dtype=bool)
-    out["not_closed"] = not_closed
+    out["not_closed"] = kept(not_closed)
     counted = not_closed & ~_in_set(out["product"], settings.excluded_products)
     if debit is not None:
         counted &= debit.result()
         out["card_kind"] = frame["card_kind"]
-    out["counted"] = counted
+    out["counted"] = kept(counted)
 
     coded("agent_key")
     for optional in ("open_date", "phone", "account_class", "agent_name", "agent_id_type",
@@ -397,9 +408,8 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     if "phone" in frame:
         coded("phone_norm")
     if "account_class" in frame:
-        out["account_class_norm"] = jobs["account_class_norm"].result()
-        out["class_code"] = pd.Categorical(out["account_class_norm"],
-                                           categories=list(ACCOUNT_CLASSES)).codes
+        out["account_class_norm"], class_codes = jobs["account_class_norm"].result()
+        out["class_code"] = kept(class_codes)
     if "open_date" in frame:
         out["open_dt"] = jobs["open_dt"].result()
     return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column), keys=keys)
@@ -467,7 +477,7 @@ def _repeated_cards(cards: pd.Series, numbers: np.ndarray | None, entity: np.nda
     if numbers is None:
         card_code, distinct = factorize(cards)
         pair = entity * max(len(distinct), 1) + card_code
-        repeated[ok] = pd.Series(pair[ok]).duplicated(keep=False).to_numpy()
+        repeated[ok] = pd.Series(pair[ok], copy=False).duplicated(keep=False).to_numpy()
         return repeated, pair
     # One sort tells whether any number repeats at all (seldom); only those rows are compared.
     given = numbers[ok]
@@ -476,10 +486,11 @@ def _repeated_cards(cards: pd.Series, numbers: np.ndarray | None, entity: np.nda
     pair = np.full(len(cards), -1, dtype=np.int64)
     if not len(again):
         return repeated, pair
-    candidates = np.flatnonzero(ok)[pd.Series(given).isin(again).to_numpy()]
+    candidates = np.flatnonzero(ok)[pd.Series(given, copy=False).isin(again).to_numpy()]
     card_code, distinct = pd.factorize(numbers[candidates])
     pair[candidates] = entity[candidates] * len(distinct) + card_code
-    repeated[candidates] = pd.Series(pair[candidates]).duplicated(keep=False).to_numpy()
+    repeated[candidates] = pd.Series(pair[candidates], copy=False).duplicated(
+        keep=False).to_numpy()
     return repeated, pair
 
 
