@@ -186,14 +186,19 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
         "rule_title": per_part([r.title for r, _ in parts]),
         "severity": per_part([r.severity for r, _ in parts]),
         "subject_kind": per_part([h.subject_kind for _, h in parts]),
-        "subject_key": subject[order],
-        "reason": np.concatenate([h.reason for _, h in parts])[order],
+        "subject_key": _text(subject[order]),
+        "reason": _text(np.concatenate([h.reason for _, h in parts])[order]),
     })
     for column in DISPLAY_COLUMNS:
         out[column] = taken.get(column, None)
     out["source_file"] = out.pop(SOURCE_FILE)
     out["source_row"] = taken[SOURCE_ROW].to_numpy()
     return out[list(FINDING_COLUMNS)]
+
+
+def _text(values: np.ndarray) -> pd.Series:
+    """An object array of str (or None) as a text column, converted by Arrow."""
+    return pd.Series(pd.array(pa.array(values, pa.large_string()), dtype="str"))
 
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:
