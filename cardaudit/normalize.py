@@ -464,12 +464,11 @@ def _card_numbers(cards: pd.Series) -> np.ndarray | None:
     """Each card number as an integer (0 where missing) when every number is plain digits without
     a leading zero and at most 19 long, as real card numbers are; else None. Equal integers are
     then equal numbers, and integers sort and hash far faster than text."""
-    arr = _whole(_arrow(cards))
-    given = pc.drop_null(arr)
-    if (len(given) and pc.all(pc.ascii_is_decimal(given)).as_py()
-            and pc.max(pc.utf8_length(given)).as_py() <= 19
-            and not pc.any(pc.starts_with(given, "0")).as_py()):
-        return pc.cast(pc.fill_null(arr, "0"), pa.uint64()).to_numpy()
+    arr = _whole(_arrow(cards))  # the checks skip missing numbers; no copy of the text
+    if (len(arr) > arr.null_count and pc.all(pc.ascii_is_decimal(arr)).as_py()
+            and pc.max(pc.utf8_length(arr)).as_py() <= 19
+            and not pc.any(pc.starts_with(arr, "0")).as_py()):
+        return pc.cast(arr, pa.uint64()).fill_null(0).to_numpy()
     return None
 
 
