@@ -303,7 +303,9 @@ def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
     shown_parts = []  # kept only for the workbook
     with findings_out.FindingsFiles(out, json_files="json" in options.formats, trail=trail,
                                     unmasked=options.unmasked, key_id=key.id,
-                                    csv_frame=findings_csv) as files:
+                                    csv_frame=findings_csv,
+                                    count=sum(o.subjects for e in result.entities
+                                              for o in e.outcomes.values())) as files:
         for entity in result.entities:  # one legal entity's findings in memory at a time
             shown = findings_out.shown_findings(entity.finding_rows(), options.unmasked, key)
             files.add(shown)

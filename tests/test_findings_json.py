@@ -59,3 +59,27 @@ def test_control_characters_are_escaped_like_json_dumps() -> None:
     (text,) = findings_json_items(table).to_pylist()
     assert text == json.dumps(table.to_pylist()[0], ensure_ascii=False, separators=(",", ":"))
     assert "\\u0000" in text and "\\u001f" in text
+
+
+def test_a_record_count_other_than_the_headers_is_an_error_and_nothing_is_written(
+        tmp_path) -> None:
+    """findings.json's header is written first with the number of records the caller expects;
+    adding another number of records must fail, leaving no findings files behind."""
+    import pytest
+
+    from cardaudit.job import findings_csv
+    from cardaudit.outputs.findings_out import FindingsFiles
+
+    trail = {"tool_version": "0", "as_of": "2026-10-31", "generated_at": "2026-11-01T00:00:00"}
+    with pytest.raises(RuntimeError, match="header says 1"), FindingsFiles(
+            tmp_path, json_files=True, trail=trail, unmasked=False, key_id="k",
+            csv_frame=findings_csv, count=1):
+        pass  # no records added
+    assert list(tmp_path.iterdir()) == []
+    with FindingsFiles(tmp_path, json_files=True, trail=trail, unmasked=False, key_id="k",
+                       csv_frame=findings_csv, count=0):
+        pass
+    document = json.loads((tmp_path / "findings.json").read_text(encoding="utf-8"))
+    assert document["count"] == 0 and document["findings"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "findings.csv", "findings.json", "findings.parquet"]

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -208,30 +205,23 @@ PARQUET_SCHEMA = pa.schema([
 ])
 
 
-def _append(source: BinaryIO, target: BinaryIO) -> None:
-    """Copy the rest of `source` to the end of `target`, in the kernel where the system can."""
-    target.flush()
-    try:
-        while os.copy_file_range(source.fileno(), target.fileno(), 1 << 30):
-            pass
-        target.seek(0, os.SEEK_END)
-    except (AttributeError, OSError):  # no copy_file_range here, or not across these files
-        shutil.copyfileobj(source, target, 8 << 20)
-
-
 class FindingsFiles:
     """findings.csv and (with the json format) findings.json and findings.parquet, written one
     legal entity at a time, so only one entity's findings are in memory.
 
     All three appear together (renamed into place) when the block ends without an error.
     findings.json is byte for byte what json.dumps of all records with compact separators
-    writes: the records go to a temporary body first, behind a header that needs their count.
+    writes. Its header holds the number of records, `count`, which the caller knows beforehand
+    (every rule's subjects, summed): the records are written straight behind it, and a different
+    number added is an error (nothing is renamed into place).
     """
 
     def __init__(self, out: Path, *, json_files: bool, trail: dict[str, Any], unmasked: bool,
-                 key_id: str, csv_frame: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+                 key_id: str, csv_frame: Callable[[pd.DataFrame], pd.DataFrame],
+                 count: int) -> None:
         self.out, self.json_files, self.csv_frame = out, json_files, csv_frame
-        self.header = findings_document([], trail, unmasked, key_id)
+        self.expected = count
+        self.header = findings_document([], trail, unmasked, key_id) | {"count": count}
         self.metadata = {"cardaudit.schema_version": str(FINDINGS_SCHEMA_VERSION),
                          "cardaudit.unmasked": "true" if unmasked else "false",
                          "cardaudit.fingerprint": RULE_TEXT,
@@ -249,12 +239,9 @@ class FindingsFiles:
         self.pool = self.stack.enter_context(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-findings-csv"))
         if self.json_files:
-            self.json_tmp = tmp[1]
-            fd, body = tempfile.mkstemp(prefix=".findings.json.body.", suffix=".tmp", dir=self.out)
-            os.close(fd)
-            self.body = Path(body)
-            self.stack.callback(self.body.unlink, missing_ok=True)  # scaffolding, never kept
-            self.body_handle = self.stack.enter_context(open(self.body, "wb"))
+            self.body_handle = self.stack.enter_context(open(tmp[1], "wb"))
+            document = json.dumps(self.header, ensure_ascii=False, separators=(",", ":"))
+            self.body_handle.write(document[:-2].encode("utf-8"))  # up to '"findings":['
             self.parquet = pq.ParquetWriter(tmp[2], PARQUET_SCHEMA.with_metadata(self.metadata))
         return self
 
@@ -293,16 +280,13 @@ class FindingsFiles:
         try:
             if self.json_files:
                 self.parquet.close()
+                if error is None:
+                    if self.count != self.expected:
+                        raise RuntimeError(f"findings: {self.count} records, header says "
+                                           f"{self.expected}")
+                    self.body_handle.write(b"]}\n")
                 self.body_handle.close()
-            if error is None and self.json_files:
-                document = json.dumps(self.header | {"count": self.count}, ensure_ascii=False,
-                                      separators=(",", ":"))
-                with open(self.json_tmp, "wb") as handle, open(self.body, "rb") as body:
-                    handle.write(document[:-2].encode("utf-8"))
-                    _append(body, handle)
-                    handle.write(b"]}\n")
         except BaseException as exc:
             self.stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
         self.stack.__exit__(kind, error, trace)  # type: ignore[arg-type]
-
