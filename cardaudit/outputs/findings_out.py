@@ -248,24 +248,25 @@ class FindingsFiles:
     def add(self, shown: pd.DataFrame) -> None:
         """One legal entity's shown findings (from `shown_findings`).
 
-        findings.csv is written in a worker thread while the JSON and Parquet records are built
-        (both mostly in Arrow kernels, which release the GIL); `shown` is only read.
+        findings.csv, then findings.parquet, are written in a worker thread while the JSON records
+        are built (mostly in Arrow kernels, which release the GIL); `shown` is only read.
         """
         if not self.json_files or not len(shown):
             self._add_csv(shown)
             return
-        csv_done = self.pool.submit(self._add_csv, shown)
+        done = [self.pool.submit(self._add_csv, shown)]
         try:
             findings = findings_table(shown)
+            done.append(self.pool.submit(self.parquet.write_table, findings))  # after the CSV
             items = findings_json_items(findings)
             for start in range(0, len(items), 20_000):
                 if self.count or start:
                     self.body_handle.write(b",")
                 self.body_handle.write(_utf8_joined(items.slice(start, 20_000), ","))
             self.count += findings.num_rows
-            self.parquet.write_table(findings)
         finally:
-            csv_done.result()
+            for future in done:
+                future.result()
 
     def _add_csv(self, shown: pd.DataFrame) -> None:
         table = neutralised(self.csv_frame(shown))
