@@ -619,12 +619,14 @@ def _with_validity(arr: pa.LargeStringArray, validity: np.ndarray | None) -> pa.
     )
 
 
-def classify(values: pd.Series, as_of: datetime.date) -> pd.DataFrame:
+def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -> pd.DataFrame:
     """Vectorised `classify_one`/`person_number_one`/`compact` over a Series of ID numbers.
 
     Returns a DataFrame with the index of `values` and the columns `id_norm` (compact value),
     `id_class` (Categorical over CLASSES), `id18` (NA unless valid or upgraded legacy15) and
-    `region_unknown` (True for valid/legacy15 rows whose region code is not known).
+    `region_unknown` (True for valid/legacy15 rows whose region code is not known). With
+    `with_keys` also `id18_key`: `number_keys` of `id18` (-1 where it is NA), found once per
+    distinct value.
 
     Works on distinct values: rows of 17 ASCII digits + digit/X/x are factorized by an integer
     key computed from their bytes, all other rows are dictionary-encoded by pyarrow and
@@ -719,16 +721,24 @@ def classify(values: pd.Series, as_of: datetime.date) -> pd.DataFrame:
         upgraded = _take_rows(rest_id_mat, rest_id_pos[codes[legacy] - n_fast])
         id18 = pc.replace_with_mask(id18, pa.array(legacy), _from_matrix(upgraded))
 
-    return pd.DataFrame(
-        {
-            "id_norm": _str_array(id_norm),
-            "id_class": pd.Categorical.from_codes(row_classes, dtype=_CLASS_DTYPE),
-            "id18": _str_array(id18),
-            "region_unknown": region_unknown[codes],
-        },
-        index=values.index,
-        copy=False,
-    )
+    columns = {
+        "id_norm": _str_array(id_norm),
+        "id_class": pd.Categorical.from_codes(row_classes, dtype=_CLASS_DTYPE),
+        "id18": _str_array(id18),
+        "region_unknown": region_unknown[codes],
+    }
+    if with_keys:
+        # The fast lane's keys are those of its valid numbers; the rest's from their 18 digits.
+        distinct_key = np.full(len(classes), -1, dtype=np.int64)
+        distinct_key[:n_fast] = np.where(fast_valid, fast_uniques, -1)
+        has = rest_id_pos != _NULL
+        if has.any():
+            ok, rest_keys, _ = _fast_keys(rest_id_mat)
+            mat_key = np.full(len(rest_id_mat), -1, dtype=np.int64)
+            mat_key[ok] = rest_keys
+            distinct_key[n_fast + np.flatnonzero(has)] = mat_key[rest_id_pos[has]]
+        columns["id18_key"] = distinct_key[codes]
+    return pd.DataFrame(columns, index=values.index, copy=False)
 
 
 # --------------------------------------------------------------------------------------------

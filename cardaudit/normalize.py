@@ -337,7 +337,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         "card_no": pool.submit(compact_text, frame["card_no"], upper=True),
         "customer_id": pool.submit(compact_text, frame["customer_id"]),
         "name_norm": pool.submit(compact_coded, frame["name"]),
-        "ids": pool.submit(idcard.classify, frame["id_number"], as_of),
+        "ids": pool.submit(idcard.classify, frame["id_number"], as_of, with_keys=True),
         "product": pool.submit(compact_coded, text("product"), categorical=True),
         "agent_key": pool.submit(compact_coded, text("agent_id"), upper=True),
     }
@@ -389,7 +389,8 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     out["id18"] = id18
     out["region_unknown"] = kept(ids["region_unknown"].to_numpy(dtype=bool) & is_resident)
     out["person_key"] = _person_keys(id18, out["customer_id"])
-    person_codes, keys["person_code"] = _person_codes(id18, out["person_key"])
+    person_codes, keys["person_code"] = _person_codes(id18, out["person_key"],
+                                                      ids["id18_key"].to_numpy())
     out["person_code"] = kept(person_codes)
 
     coded("product")
@@ -431,15 +432,19 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
     return _to_series(pc.replace_with_mask(keys, mask, fallback), id18.index)
 
 
-def _person_codes(id18: pd.Series, person_key: pd.Series) -> tuple[np.ndarray, Distinct]:
+def _person_codes(id18: pd.Series, person_key: pd.Series,
+                  id18_key: np.ndarray | None = None) -> tuple[np.ndarray, Distinct]:
     """factorize(person_key), coding the 18-digit numbers by an integer made of their digits
-    (integers hash several times faster than text); customer-number keys follow them."""
+    (integers hash several times faster than text); customer-number keys follow them.
+    `id18_key`: those integers per row where `classify` found them (else computed here)."""
     has = id18.notna().to_numpy()
     rows = np.flatnonzero(has)
     if not len(rows):
         return factorize(person_key)
-    ids = _whole(_arrow(id18))
-    numbers = idcard.number_keys(ids if len(rows) == len(has) else ids.filter(pa.array(has)))
+    numbers = id18_key[rows] if id18_key is not None else None
+    if numbers is None or (numbers < 0).any():
+        ids = _whole(_arrow(id18))
+        numbers = idcard.number_keys(ids if len(rows) == len(has) else ids.filter(pa.array(has)))
     if numbers is None:  # never: a person number is 17 digits and a digit or X
         return factorize(person_key)
     codes = np.full(len(has), -1, dtype=np.int64)
