@@ -29,6 +29,11 @@ status, product) through its dictionary, any other as one joined block. This wor
 multi-byte sequences never contain ``"`` ``,`` tab ``;`` or line breaks; a ``|``-delimited GB file
 (``|`` can be a GBK trail byte), UTF-16 and other encodings are transcoded whole before parsing.
 The file's SHA-256 is computed in a worker thread while it is parsed.
+
+Entity-by-entity audits read a CSV export a chunk of records at a time (`csv_chunks`): the start
+of the file settles its encoding, header and columns, and each chunk (ending at a line break
+outside quotes) is parsed and decoded as above, with the same rows, row numbers and errors as
+the whole-file reader; memory then holds one chunk, never the file.
 """
 
 from __future__ import annotations
