@@ -99,7 +99,7 @@ def audit(
     baseline: Annotated[Path | None, typer.Option("--baseline", help="上期输出目录（或其 summary.json）：比较新增、已整改、持续存在的问题与各项数字变化，报告增加“五、与上期比较”。")] = None,
     ledger: Annotated[str | None, typer.Option("--ledger", help="核查台账：SQLite 文件路径（不存在则新建）或 postgresql://用户@主机/库名。记录本次审计：新发现记为待核查，不再发现的记为已整改，已登记的核查结果保留；报告增加核查进展。")] = None,
     ledger_by: Annotated[str | None, typer.Option("--ledger-by", help="记入台账的操作人（默认当前登录用户名）。")] = None,
-    temp_dir: Annotated[Path | None, typer.Option("--temp-dir", help="临时目录：按法人机构逐个审计时暂存已完成机构的发现（仅本人可读，结束后删除；默认系统临时目录）。")] = None,
+    temp_dir: Annotated[Path | None, typer.Option("--temp-dir", help="临时目录：按法人机构逐个审计时暂存 CSV 导出的记录（约需与 CSV 文件相当的磁盘空间）与已完成机构的发现（仅本人可读，结束后删除；默认系统临时目录）。")] = None,
     fingerprint_key: Annotated[Path | None, typer.Option("--fingerprint-key", help="指纹密钥文件：问题指纹为 HMAC-SHA256，脱敏输出无法据指纹还原证件号码。各期比较与核查台账须用同一密钥；默认依次取环境变量 CARDAUDIT_FINGERPRINT_KEY、本机密钥文件（首次使用时生成）。")] = None,
     engine: Annotated[str, typer.Option("--engine", help="计算引擎：pandas（本机，默认）或 spark（在 Spark 集群上按法人机构并行审计，需先安装 pip install 'cardaudit[spark]'）。")] = "pandas",
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark 主节点，如 local[*]、local[2]、yarn（默认 local[*]；由 spark-submit 启动时沿用其设置）。", show_default=False)] = None,
