@@ -328,20 +328,23 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         return pool.submit(lambda: _in_set(compact_text(frame[column]), members)) \
             if column in frame else None
 
-    # Every derivation starts now; results are taken below in the frame's column order.
+    # Every derivation starts now; results are taken below in the frame's column order. The ID
+    # numbers go first: the persons are derived from them here while the rest is still running.
     jobs: dict[str, Future] = {
+        "ids": pool.submit(idcard.classify, frame["id_number"], as_of, with_keys=True),
+        "customer_id": pool.submit(compact_text, frame["customer_id"]),
+    }
+    resident = member("id_type", settings.resident_id_types)
+    jobs |= {
         "legal_entity": pool.submit(compact_coded, text("legal_entity") if has_entity_column
                                     else pd.Series(entity_name or DEFAULT_ENTITY, index=index,
                                                    dtype="str"), categorical=True),
         "branch": pool.submit(compact_coded, frame["branch"], categorical=True),
         "card_no": pool.submit(compact_text, frame["card_no"], upper=True),
-        "customer_id": pool.submit(compact_text, frame["customer_id"]),
         "name_norm": pool.submit(compact_coded, frame["name"]),
-        "ids": pool.submit(idcard.classify, frame["id_number"], as_of, with_keys=True),
         "product": pool.submit(compact_coded, text("product"), categorical=True),
         "agent_key": pool.submit(compact_coded, text("agent_id"), upper=True),
     }
-    resident = member("id_type", settings.resident_id_types)
     closed = member("status", settings.closed_statuses)
     debit = member("card_kind", settings.debit_card_kinds)
     if "phone" in frame:
@@ -359,13 +362,25 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         out[column], codes, keys[CODED[column]] = jobs[column].result()
         out[CODED[column]] = kept(codes)
 
+    # Persons: resident ID numbers, else the customer number.
+    is_resident = resident.result() if resident is not None else np.ones(n, dtype=bool)
+    ids = jobs["ids"].result()
+    # Non-resident rows are never classified: their class is NA.
+    other_ids = not is_resident.all()  # else nothing to blank (and no copy of the column)
+    id_class = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
+    id18 = ids["id18"].where(is_resident) if other_ids else ids["id18"]
+    customer_id = jobs["customer_id"].result()
+    person_key = _person_keys(id18, customer_id)
+    person_codes, keys["person_code"] = _person_codes(id18, person_key,
+                                                      ids["id18_key"].to_numpy())
+
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
     out[SOURCE_ROW] = frame[SOURCE_ROW] if SOURCE_ROW in frame else kept(np.arange(2, n + 2))
     coded("legal_entity")
     coded("branch")
     out["card_no"] = jobs["card_no"].result()
-    out["customer_id"] = jobs["customer_id"].result()
+    out["customer_id"] = customer_id
     if consume:
         jobs["product"].result()  # the last job that reads one of them
         for column in (c for c in _REPLACED if c in frame):
@@ -375,23 +390,15 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         out[raw] = frame[raw]
 
     if resident is not None:
-        is_resident = resident.result()
         out["id_type"] = frame["id_type"]
-    else:
-        is_resident = np.ones(n, dtype=bool)
     out["is_resident"] = kept(is_resident)
-    ids = jobs["ids"].result()
     out["id_norm"] = ids["id_norm"]
-    # Non-resident rows are never classified: their class is NA.
-    other_ids = not is_resident.all()  # else nothing to blank (and no copy of the column)
-    out["id_class"] = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
-    id18 = ids["id18"].where(is_resident) if other_ids else ids["id18"]
+    out["id_class"] = id_class
     out["id18"] = id18
     out["region_unknown"] = kept(ids["region_unknown"].to_numpy(dtype=bool) & is_resident)
-    out["person_key"] = _person_keys(id18, out["customer_id"])
-    person_codes, keys["person_code"] = _person_codes(id18, out["person_key"],
-                                                      ids["id18_key"].to_numpy())
+    out["person_key"] = person_key
     out["person_code"] = kept(person_codes)
+    del ids
 
     coded("product")
     if closed is not None:
