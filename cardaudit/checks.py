@@ -211,12 +211,27 @@ def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
 
 
 def _distinct_pairs(group: np.ndarray, other: np.ndarray, groups: int) -> np.ndarray:
-    """Per group code: how many distinct `other` codes occur with it (codes >= 0)."""
+    """Per group code: how many distinct `other` codes occur with it (codes >= 0).
+
+    Most groups (a person's names, a phone's persons) hold one value: a group is 1 unless a row
+    differs from the value some row of the group wrote, and only the rows of such mixed groups
+    are counted exactly (hash-based, no sort).
+    """
+    counts = np.zeros(groups, dtype=np.int64)
     if len(group) == 0:
-        return np.zeros(groups, dtype=np.int64)
-    width = int(other.max()) + 1
-    pairs = pd.unique(group * width + other)  # hash-based: no sort of the whole column
-    return np.bincount(pairs // width, minlength=groups)
+        return counts
+    counts[group] = 1
+    seen = np.empty(groups, dtype=other.dtype)
+    seen[group] = other  # one of each group's values (whichever write lands)
+    mixed = np.zeros(groups, dtype=bool)
+    mixed[group[other != seen[group]]] = True
+    if mixed.any():
+        rows = mixed[group]
+        group, other = group[rows], other[rows]
+        width = int(other.max()) + 1
+        pairs = pd.unique(group * width + other)
+        counts[mixed] = np.bincount(pairs // width, minlength=groups)[mixed]
+    return counts
 
 
 def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:

@@ -375,3 +375,17 @@ def test_a_phone_number_with_the_country_code_is_the_same_phone(prefix):
     text, codes, _uniques = compact_coded(phones, phone=True)
     assert text.tolist() == ["13912340001", "13912340001", "86123", "13912340002"]
     assert codes[0] == codes[1] and len(set(codes)) == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), max_size=40))
+def test_distinct_pairs_counts_the_distinct_values_of_each_group(pairs):
+    """Per group: the number of distinct values it occurs with (0 for groups without rows)."""
+    import numpy as np
+
+    from cardaudit.checks import _distinct_pairs
+
+    group = np.array([g for g, _ in pairs], dtype=np.int64)
+    other = np.array([o for _, o in pairs], dtype=np.int64)
+    expected = [len({o for g, o in pairs if g == k}) for k in range(8)]
+    assert _distinct_pairs(group, other, 8).tolist() == expected
