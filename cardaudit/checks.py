@@ -100,6 +100,14 @@ class EntityContext:
         return self.codes("person_code")
 
     @cached_property
+    def id_classes(self) -> tuple[np.ndarray, list[str]]:
+        """Each row's ID class as a code into the class names (-1: none, non-resident rows)."""
+        values = self.frame["id_class"]
+        classes = values.array if isinstance(values.dtype, pd.CategoricalDtype) else \
+            pd.Categorical(values.astype("object"))
+        return np.asarray(classes.codes), [str(c) for c in classes.categories]
+
+    @cached_property
     def counted(self) -> np.ndarray:
         return self.frame["counted"].to_numpy(dtype=bool)
 
@@ -192,20 +200,21 @@ def agent_card_count(ctx: EntityContext, p: Threshold) -> Hits:
 def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
     frame = ctx.frame
     codes, uniques = ctx.person
-    id_cls = frame["id_class"].astype("object").to_numpy()
-    row_mask = ctx.scope(p.scope) & np.isin(id_cls, list(p.classes))
+    class_codes, classes = ctx.id_classes
+    wanted = [i for i, c in enumerate(classes) if c in p.classes]
+    row_mask = ctx.scope(p.scope) & np.isin(class_codes, wanted)
     verified = np.zeros(len(frame), dtype=bool)
     if "nonexistent" in p.classes and "verified_nonexistent" in frame:
         # 联网核查 judged the number non-existent (resident rows only, like the offline class).
         verified = (ctx.scope(p.scope) & frame["verified_nonexistent"].to_numpy(dtype=bool)
-                    & ~pd.isna(id_cls))
+                    & (class_codes >= 0))
         row_mask = row_mask | verified
     flag = np.zeros(len(uniques), dtype=bool)
     flag[codes[row_mask]] = True
+    texts = np.array([ID_CLASS_TEXT.get(c) for c in classes] + [None], dtype=object)
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        text = pd.Series(id_cls[rows]).map(ID_CLASS_TEXT)
-        return text.where(~verified[rows], "联网核查：证件号码不存在").to_numpy(dtype=object)
+        return np.where(verified[rows], "联网核查：证件号码不存在", texts[class_codes[rows]])
 
     return _by_group(codes, uniques, flag, row_mask, "person", reason, ctx.counted)
 
