@@ -1120,33 +1120,43 @@ class CsvChunks:
         target = max(CSV_CHUNK_BYTES, 1)
         digest = hashlib.sha256()
         self.rows, row = 0, self.layout.header_row + 1
-        skip, buf, eof, need = self.layout.body_start, b"", False, target
+        skip = self.layout.body_start
         # One worker hashes the blocks in order while the chunks are parsed.
         with _open(self.path, self.display) as handle, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-hash") as hasher:
-            while True:
-                while not eof and len(buf) <= need:
+
+            def read() -> bytes:
+                nonlocal skip
+                while True:
                     block = _read_block(handle, target, self.display)
-                    eof = not block
                     hasher.submit(digest.update, block)
-                    if skip:
-                        block, skip = block[skip:], max(skip - len(block), 0)
-                    buf = buf + block if buf else block
-                cut, records = _record_cut(buf, target) if len(buf) > target else (-1, 0)
-                if not 0 < cut < len(buf):
-                    if not eof:
-                        need = len(buf)  # a record longer than a chunk: read on
+                    if not skip or not block:
+                        return block
+                    block, skip = block[skip:], max(skip - len(block), 0)
+                    if block:
+                        return block
+
+            # A block is read ahead, so that the chunk the file ends in is known as its last.
+            rest, block = b"", read()
+            while True:
+                following = read() if block else b""
+                data = rest + block if rest else block
+                if not following:
+                    cut, records = len(data), 0
+                else:
+                    cut, records = _record_cut(data, len(data))
+                    if cut <= 0:  # no record ends in it: read on
+                        rest, block = data, following
                         continue
-                    cut = len(buf)
-                need = target
-                data, buf = buf[:cut], buf[cut:]
-                final = eof and not buf
+                final = not following
+                rest, data = data[cut:], (data[:cut] if cut < len(data) else data)
                 columns, numbers = self._chunk(data, row, final, pool)
                 self.rows += len(numbers)
                 row += records
                 yield columns, numbers
                 if final:
                     break
+                block = following
         self.sha256 = digest.hexdigest()
 
     def _chunk(self, data: bytes, row: int, final: bool,
