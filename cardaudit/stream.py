@@ -267,10 +267,11 @@ def _by_code(table: pa.Table, codes: np.ndarray) -> list[tuple[int, pa.Table]]:
         return []
     if (codes == codes[0]).all():  # exports are mostly written entity by entity
         return [(int(codes[0]), table)]
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
+    if (np.diff(codes) < 0).any():  # rows of several entities interleaved: group them
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+        table = table.take(order)
     starts = np.flatnonzero(np.diff(codes)) + 1
-    table = table.take(order)
     bounds = np.concatenate([[0], starts, [len(codes)]])
     return [(int(codes[a]), table.slice(a, b - a))
             for a, b in pairwise(bounds)]
