@@ -30,7 +30,8 @@ def _text(values: pd.Series) -> pa.Array:
 
 
 def _series(arr: pa.Array, values: pd.Series) -> pd.Series:
-    return pd.Series(arr.to_pandas(), index=values.index, dtype="str")
+    # The array itself: a converted Series would be realigned to `values.index` by label.
+    return pd.Series(pd.array(arr, dtype="str"), index=values.index)
 
 
 def _stars(lengths: np.ndarray) -> pa.Array:

@@ -24,6 +24,14 @@ def test_subjects_mask_ids_and_phones_but_not_customer_numbers() -> None:
         "C:123", "4305**********1235", "139****0001", ""]
 
 
-def test_masking_keeps_the_index() -> None:
+def test_masking_keeps_the_index_and_never_realigns_by_it() -> None:
     names = pd.Series(["张三丰", "李四"], index=[10, 20], dtype="str")
     assert mask_names(names).index.tolist() == [10, 20]
+    assert mask_names(names).tolist() == ["张*丰", "李*"]
+    phones = pd.Series(["13912340001", "1234"], index=[7, 3], dtype="str")
+    assert mask_phones(phones).tolist() == ["139****0001", "*4"]
+    subjects = pd.Series(["13912340001", "430522199001011235", "C:9"], index=[9, 4, 1],
+                         dtype="str")
+    kinds = pd.Series(["phone", "person", "person"], index=[9, 4, 1])
+    assert mask_subjects(subjects, kinds).tolist() == ["139****0001", "4305**********1235",
+                                                       "C:9"]
