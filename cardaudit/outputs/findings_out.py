@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from cardaudit import engine
 from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
-from cardaudit.normalize import sort_rows
+from cardaudit.normalize import sort_order
 from cardaudit.outputs.files import CSV_OPTIONS, atomic_path, neutralised
 
 FINDINGS_SCHEMA_VERSION = 1
@@ -48,11 +48,6 @@ def all_findings(result: engine.AuditResult) -> pd.DataFrame:
 def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) -> pd.DataFrame:
     """The findings as they may be shown: subject, name and ID masked unless `unmasked`."""
     shown = findings.copy()
-    shown["subject"] = findings["subject_key"].astype("str")
-    if not unmasked and len(findings):
-        shown["subject"] = mask_subjects(findings["subject_key"], findings["subject_kind"])
-        shown["name"] = mask_names(findings["name"])
-        shown["id_number"] = mask_ids(findings["id_number"])
     for column in ("legal_entity", "subject_key"):
         shown[column] = shown[column].astype("str").fillna("")
     # One hash per finding (rule x entity x subject), not per row behind it.
@@ -60,6 +55,15 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) 
         shown["subject_key"]
     codes, uniques = pd.factorize(triple)
     prints = key.digests(uniques).take(pa.array(codes))
+    shown["subject"] = findings["subject_key"].astype("str")
+    if not unmasked and len(findings):
+        # A subject is masked once per finding (its rule gives its kind), then spread to its rows.
+        heads = np.unique(codes, return_index=True)[1]
+        subjects = mask_subjects(findings["subject_key"].take(heads),
+                                 findings["subject_kind"].take(heads))
+        shown["subject"] = pd.Series(subjects.array.take(codes), index=shown.index)
+        shown["name"] = mask_names(findings["name"])
+        shown["id_number"] = mask_ids(findings["id_number"])
     shown["fingerprint"] = pd.Series(pd.array(prints, dtype="str"), index=shown.index)
     return shown
 
@@ -81,8 +85,18 @@ def findings_table(shown: pd.DataFrame) -> pa.Table:
     """
     if not len(shown):
         return PARQUET_SCHEMA.empty_table()
-    ordered = sort_rows(shown, ["legal_entity", "rule_id", "subject", "fingerprint"])
-    firsts = ~ordered["fingerprint"].duplicated().to_numpy()
+    # Rows of one finding share its fingerprint (and so its entity, rule and subject): the
+    # findings are sorted by their first rows, then each finding's rows follow in their order.
+    group, _ = pd.factorize(shown["fingerprint"])
+    heads = np.unique(group, return_index=True)[1]
+    rank = np.empty(len(heads), dtype=np.int64)
+    rank[sort_order([shown[c].take(heads) for c in
+                     ("legal_entity", "rule_id", "subject", "fingerprint")])] = np.arange(len(heads))
+    row_rank = rank[group]
+    order = np.argsort(row_rank, kind="stable")
+    ordered = shown.take(order).reset_index(drop=True)
+    row_rank = row_rank[order]
+    firsts = np.concatenate([[True], row_rank[1:] != row_rank[:-1]])
     starts = np.flatnonzero(firsts)
     offsets = pa.array(np.append(starts, len(ordered)), type=pa.int32())
     heads = {c: _strings(ordered[c]).take(pa.array(starts)) for c in _HEADS}
