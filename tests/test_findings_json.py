@@ -83,3 +83,23 @@ def test_a_record_count_other_than_the_headers_is_an_error_and_nothing_is_writte
     assert document["count"] == 0 and document["findings"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "findings.csv", "findings.json", "findings.parquet"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(ROW, min_size=1, max_size=25))
+def test_records_are_ordered_by_entity_rule_subject_and_fingerprint_rows_in_order(
+        rows: list[dict]) -> None:
+    """The records' order is a stable sort of the rows by legal entity, rule, shown subject and
+    fingerprint: each record's rows keep the order they came in."""
+    heads = {}
+    for r in rows:
+        heads.setdefault(r["fingerprint"], {k: r[k] for k in ("rule_id", "legal_entity",
+                                                              "subject")})
+    consistent = [{**r, **heads[r["fingerprint"]]} for r in rows]
+    frame = shown_frame(consistent)
+    expected = frame.sort_values(["legal_entity", "rule_id", "subject", "fingerprint"],
+                                 kind="stable")
+    records = findings_table(frame).to_pylist()
+    assert [r["fingerprint"] for r in records] == list(dict.fromkeys(expected["fingerprint"]))
+    assert [row["source_row"] for r in records for row in r["rows"]] == \
+        expected["source_row"].tolist()
