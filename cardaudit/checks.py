@@ -101,11 +101,10 @@ class EntityContext:
 
     @cached_property
     def id_classes(self) -> tuple[np.ndarray, list[str]]:
-        """Each row's ID class as a code into the class names (-1: none, non-resident rows)."""
-        values = self.frame["id_class"]
-        classes = values.array if isinstance(values.dtype, pd.CategoricalDtype) else \
-            pd.Categorical(values.astype("object"))
-        return np.asarray(classes.codes), [str(c) for c in classes.categories]
+        """Each row's ID class (normalise's Categorical) as a code into the class names (-1:
+        none, non-resident rows)."""
+        classes = self.frame["id_class"].cat
+        return classes.codes.to_numpy(), [str(c) for c in classes.categories]
 
     @cached_property
     def counted(self) -> np.ndarray:

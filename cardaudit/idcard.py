@@ -582,20 +582,6 @@ def _fast_keys(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ok, key[ok].view(np.int64), lower_x
 
 
-def number_keys(numbers: pa.Array) -> np.ndarray | None:
-    """An int64 per 18-character number (17 digits and a digit or X), equal iff the numbers
-    are; None unless every value is such a number. Integers hash far faster than text."""
-    numbers = numbers.cast(pa.large_string())
-    if numbers.null_count or not len(numbers):
-        return None if numbers.null_count else np.zeros(0, dtype=np.int64)
-    offsets, data = _offsets_data(numbers)
-    if not (np.diff(offsets) == 18).all():
-        return None
-    start = int(offsets[0])
-    ok, keys, _ = _fast_keys(data[start : start + 18 * len(numbers)].reshape(-1, 18))
-    return keys if ok.all() else None
-
-
 def _str_array(arr: pa.Array) -> pd.api.extensions.ExtensionArray:
     return pd.array(arr, dtype="str")
 
@@ -625,8 +611,9 @@ def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -
     Returns a DataFrame with the index of `values` and the columns `id_norm` (compact value),
     `id_class` (Categorical over CLASSES), `id18` (NA unless valid or upgraded legacy15) and
     `region_unknown` (True for valid/legacy15 rows whose region code is not known). With
-    `with_keys` also `id18_key`: `number_keys` of `id18` (-1 where it is NA), found once per
-    distinct value.
+    `with_keys` also `id18_key`: an int64 per row, equal iff the rows' `id18` are equal (the
+    first 17 digits and the check character, see `_fast_keys`), -1 where `id18` is NA; found
+    once per distinct value.
 
     Works on distinct values: rows of 17 ASCII digits + digit/X/x are factorized by an integer
     key computed from their bytes, all other rows are dictionary-encoded by pyarrow and

@@ -440,20 +440,15 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
 
 
 def _person_codes(id18: pd.Series, person_key: pd.Series,
-                  id18_key: np.ndarray | None = None) -> tuple[np.ndarray, Distinct]:
-    """factorize(person_key), coding the 18-digit numbers by an integer made of their digits
-    (integers hash several times faster than text); customer-number keys follow them.
-    `id18_key`: those integers per row where `classify` found them (else computed here)."""
+                  id18_key: np.ndarray) -> tuple[np.ndarray, Distinct]:
+    """factorize(person_key), coding the 18-digit numbers by the integer `classify` made of their
+    digits (`id18_key`; integers hash several times faster than text); customer-number keys
+    follow them."""
     has = id18.notna().to_numpy()
     rows = np.flatnonzero(has)
     if not len(rows):
         return factorize(person_key)
-    numbers = id18_key[rows] if id18_key is not None else None
-    if numbers is None or (numbers < 0).any():
-        ids = _whole(_arrow(id18))
-        numbers = idcard.number_keys(ids if len(rows) == len(has) else ids.filter(pa.array(has)))
-    if numbers is None:  # never: a person number is 17 digits and a digit or X
-        return factorize(person_key)
+    numbers = id18_key[rows]
     codes = np.full(len(has), -1, dtype=np.int64)
     number_codes, distinct = pd.factorize(numbers)
     codes[rows] = number_codes
