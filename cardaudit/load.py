@@ -71,6 +71,7 @@ __all__ = [
     "column_text",
     "csv_chunks",
     "display_names",
+    "files_frame",
     "load_blacklist",
     "load_exports",
     "load_table",
@@ -533,20 +534,21 @@ def _display_names(paths: Sequence[Path]) -> list[str]:
 
 
 def _combine(parts: Sequence[_Part], order: Sequence[str]) -> pd.DataFrame:
-    tables = []
-    for part in parts:
-        n = len(part.rows)
-        arrays = [part.columns[name] for name in order if name in part.columns]
-        names = [name for name in order if name in part.columns]
-        arrays += [constant_text(part.display, n), pa.array(part.rows, pa.int64())]
-        names += [schema.SOURCE_FILE, schema.SOURCE_ROW]
-        tables.append(pa.table(arrays, names=names))
+    return files_frame([(part.display, pa.table(
+        {**part.columns, schema.SOURCE_ROW: pa.array(part.rows, pa.int64())})) for part in parts],
+        order)
+
+
+def files_frame(parts: Sequence[tuple[str, pa.Table]], order: Sequence[str]) -> pd.DataFrame:
+    """The loader's frame from each file's rows: (the name ``_source_file`` gives them, a table of
+    their text columns and ``_source_row``), files in order. Columns follow ``order``; a column
+    missing from some files is NA there."""
+    tables = [table.append_column(schema.SOURCE_FILE, pa.chunked_array(
+        [constant_text(name, table.num_rows)])) for name, table in parts]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     present = set(table.column_names)
-    table = table.select(
-        [name for name in order if name in present] + [schema.SOURCE_FILE, schema.SOURCE_ROW]
-    )
-    return text_frame(table)
+    return text_frame(table.select(
+        [name for name in order if name in present] + [schema.SOURCE_FILE, schema.SOURCE_ROW]))
 
 
 def text_frame(table: pa.Table) -> pd.DataFrame:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 from cardaudit import engine, load, verification
 from cardaudit.errors import InputError
 from cardaudit.normalize import compact_text, normalise
-from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+from cardaudit.schema import SOURCE_ROW
 
 if TYPE_CHECKING:
     from cardaudit.job import AuditOptions, SharedInputs
@@ -162,7 +161,6 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
     headers = list(dict.fromkeys(m.headers.values()))
     texts = dict(zip(headers, pool.map(text, headers), strict=True))
     columns = {name: texts[header] for name, header in m.headers.items()}
-    columns[SOURCE_FILE] = load.constant_text(m.display, len(positions))
     columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
     return pa.table(columns)
 
@@ -170,10 +168,9 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
 def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataFrame:
     """One legal entity's rows from every file, as the pandas loader's frame (file order)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cardaudit-read") as pool:
-        parts = [_rows_of(m, m.positions[code], pool) for m in members if code in m.positions]
-    table = pa.concat_tables(parts, promote_options="default")
-    present = [c for c in order if c in table.column_names]
-    return load.text_frame(table.select([*present, SOURCE_FILE, SOURCE_ROW]))
+        parts = [(m.display, _rows_of(m, m.positions[code], pool)) for m in members
+                 if code in m.positions]
+    return load.files_frame(parts, order)
 
 
 def audit_by_entity(members: list[Member], options: AuditOptions, shared: SharedInputs,
@@ -235,25 +232,25 @@ def park_csv(sources: list[load.CsvChunks], folder: Path,
 def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folder: Path,
                pool: ThreadPoolExecutor, say: Callable[[str], None]) -> dict[int, tuple[Path, int]]:
     """Park one file's rows: an Arrow stream per legal-entity code, rows in file order."""
-    writers: dict[int, tuple[pa.ipc.RecordBatchStreamWriter, pa.Schema]] = {}
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
     parked: dict[int, tuple[Path, int]] = {}
     done = False
     try:
         for columns, numbers in source.chunks(pool):
             table = pa.table({**columns, SOURCE_ROW: pa.array(numbers, pa.int64())})
             codes = _spelling_codes(table.column("legal_entity"), index)
-            for code, part in _by_code(table, codes):
+            for code, rows in _positions(codes).items():
+                part = table if len(rows) == table.num_rows else table.take(pa.array(rows))
                 if code not in writers:
                     path = folder / f"rows-{number}-{code + 1}.arrow"
-                    writers[code] = (pa.ipc.new_stream(str(path), part.schema), part.schema)
+                    writers[code] = pa.ipc.new_stream(str(path), part.schema)
                     parked[code] = (path, 0)
-                writer, schema = writers[code]
-                writer.write_table(part if part.schema == schema else part.cast(schema))
+                writers[code].write_table(part)
                 parked[code] = (parked[code][0], parked[code][1] + part.num_rows)
             say(f"读取导出文件 {source.display}：已读 {source.rows:,} 条")
         done = True
     finally:
-        for writer, _schema in writers.values():
+        for writer in writers.values():
             writer.close()
         if not done:
             for path, _count in parked.values():
@@ -261,40 +258,24 @@ def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folde
     return parked
 
 
-def _by_code(table: pa.Table, codes: np.ndarray) -> list[tuple[int, pa.Table]]:
-    """The rows of each code (ascending), each in table order."""
-    if not len(codes):
-        return []
-    if (codes == codes[0]).all():  # exports are mostly written entity by entity
-        return [(int(codes[0]), table)]
-    if (np.diff(codes) < 0).any():  # rows of several entities interleaved: group them
-        order = np.argsort(codes, kind="stable")
-        codes = codes[order]
-        table = table.take(order)
-    starts = np.flatnonzero(np.diff(codes)) + 1
-    bounds = np.concatenate([[0], starts, [len(codes)]])
-    return [(int(codes[a]), table.slice(a, b - a))
-            for a, b in pairwise(bounds)]
-
-
 def parked_frame(parked: Parked, code: int, order: list[str]) -> pd.DataFrame:
     """One legal entity's parked rows from every file, as the pandas loader's frame (file order).
     The Arrow files are read into memory (not mapped) and removed."""
-    tables = []
-    for path, display in parked.pieces[code]:
-        with pa.OSFile(str(path)) as handle:
-            table = pa.ipc.open_stream(handle).read_all()
-        path.unlink()
-        tables.append(table.append_column(SOURCE_FILE, pa.chunked_array(
-            [load.constant_text(display, table.num_rows)])))
-    table = pa.concat_tables(tables, promote_options="default")
-    del tables
-    names = [*(c for c in order if c in table.column_names), SOURCE_FILE, SOURCE_ROW]
-    columns = {name: table.column(name) for name in names}
+    return load.files_frame([(display, _read_parked(path))
+                             for path, display in parked.pieces[code]], order)
+
+
+def _read_parked(path: Path) -> pa.Table:
+    """A parked Arrow file as one contiguous array per column (as the whole-file reader gives),
+    each column's chunks freed as soon as it is joined; the file is removed."""
+    with pa.OSFile(str(path)) as handle:
+        table = pa.ipc.open_stream(handle).read_all()
+    path.unlink()
+    columns = {name: table.column(name) for name in table.column_names}
     del table
-    for name in names:  # one contiguous array per column, as the whole-file reader gives
+    for name in columns:
         columns[name] = columns[name].combine_chunks()
-    return load.text_frame(pa.table(columns))
+    return pa.table(columns)
 
 
 def audit_parked(parked: Parked, order: list[str], options: AuditOptions, shared: SharedInputs,

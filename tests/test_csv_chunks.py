@@ -31,26 +31,22 @@ def read_in_chunks(paths: list[Path], chunk: int, monkeypatch: pytest.MonkeyPatc
     found = load.csv_chunks(paths, **options)
     assert found is not None
     sources, order = found
-    tables, count, wasted = [], 0, 0
+    parts, count, wasted = [], 0, 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         for source in sources:
             while True:
-                parts = []
+                chunks = []
                 try:
-                    for part in source.chunks(pool):
-                        parts.append(part)
+                    for chunk in source.chunks(pool):
+                        chunks.append(chunk)
                     break
                 except load.RereadCsv:
-                    wasted += len(parts)
-            count += len(parts)
-            for columns, rows in parts:
-                table = pa.table({**columns, SOURCE_FILE: load.constant_text(source.display,
-                                                                             len(rows)),
-                                  SOURCE_ROW: pa.array(rows, pa.int64())})
-                tables.append(table)
-    table = pa.concat_tables(tables, promote_options="default")
-    names = [c for c in order if c in table.column_names]
-    frame = load.text_frame(table.select([*names, SOURCE_FILE, SOURCE_ROW]).combine_chunks())
+                    wasted += len(chunks)
+            count += len(chunks)
+            tables = [pa.table({**columns, SOURCE_ROW: pa.array(rows, pa.int64())})
+                      for columns, rows in chunks]
+            parts.append((source.display, pa.concat_tables(tables).combine_chunks()))
+    frame = load.files_frame(parts, order)
     return frame, [s.info() for s in sources], count, wasted
 
 
