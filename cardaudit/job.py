@@ -201,6 +201,11 @@ def _by_entity(options: AuditOptions,
                           f"暂存目录：{exc.strerror}。请用 --temp-dir 指定可写的目录。") from None
     try:
         computed = audit(spill)
+    except OSError as exc:  # inputs are read with their own errors: this is the spill folder
+        shutil.rmtree(spill, ignore_errors=True)
+        raise ConfigError(f"无法写入暂存目录 {spill.parent}：{exc.strerror or exc}。磁盘空间可能"
+                          "不足（CSV 导出约需与文件相当的空间）；请清理空间，或用 --temp-dir 指定"
+                          "空间足够的可写目录。") from None
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise

@@ -227,6 +227,28 @@ def test_parked_findings_live_in_the_temp_dir_and_are_removed(monkeypatch, capsy
     assert code == 2 and "--temp-dir" in output
 
 
+def test_a_full_temp_dir_is_a_chinese_error_not_a_crash(monkeypatch, capsys, dataset: Path,
+                                                       tmp_path: Path) -> None:
+    """Parking rows or findings can fail for want of disk space: exit 2 with the fix, the
+    parked files removed, never an internal error."""
+    import errno
+
+    from helpers import run
+
+    temp = tmp_path / "scratch"
+    temp.mkdir()
+
+    def full(self, folder):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("cardaudit.engine.EntityResult.spill", full)
+    code, output = run(monkeypatch, capsys, "audit", str(dataset / "export"), "--as-of",
+                       "2026-10-31", "--out", str(tmp_path / "out"), "--temp-dir", str(temp), "-q")
+    assert code == 2, output
+    assert "无法写入暂存目录" in output and "--temp-dir" in output and "Traceback" not in output
+    assert list(temp.iterdir()) == []
+
+
 def test_a_damaged_data_page_is_a_chinese_error_not_a_crash(monkeypatch, capsys, tmp_path) -> None:
     from helpers import run
 
