@@ -89,11 +89,31 @@ def _entity_codes(members: list[Member]) -> list[str]:
     index: dict[str, int] = {}
     for m in members:
         header = m.headers["legal_entity"]
+        # As Parquet stores it, dictionary-encoded: a few names, not a string per row.
         column = _read(m, lambda m=m, header=header: pq.read_table(
-            m.path, columns=[header]).column(0))
-        m.positions = _positions(_spelling_codes(load.column_text(column, header, m.display),
-                                                 index))
+            m.path, columns=[header], read_dictionary=[header]).column(0))
+        m.positions = _positions(_row_codes(column, header, m.display, index))
     return list(index)
+
+
+def _row_codes(column: pa.ChunkedArray, header: str, display: str,
+               index: dict[str, int]) -> np.ndarray:
+    """`_spelling_codes` of a column; a dictionary-encoded text column is coded through its
+    dictionaries (the loader's text of each distinct value is that of each of its rows)."""
+    kind = column.type
+    if not (pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                              or pa.types.is_large_string(kind.value_type))):
+        return _spelling_codes(load.column_text(column, header, display), index)
+    parts = []
+    for chunk in column.chunks:
+        values = _spelling_codes(load.column_text(chunk.dictionary, header, display), index)
+        indices = chunk.indices
+        rows = indices.fill_null(0).to_numpy(zero_copy_only=False)
+        codes = values[rows] if len(values) else np.full(len(rows), NO_ENTITY, np.int32)
+        if indices.null_count:
+            codes[~indices.is_valid().to_numpy(zero_copy_only=False)] = NO_ENTITY
+        parts.append(codes)
+    return np.concatenate(parts) if parts else np.array([], dtype=np.int32)
 
 
 def _spelling_codes(text: pa.Array | pa.ChunkedArray, index: dict[str, int]) -> np.ndarray:
@@ -112,10 +132,15 @@ def _spelling_codes(text: pa.Array | pa.ChunkedArray, index: dict[str, int]) -> 
 
 def _positions(entity: np.ndarray) -> dict[int, np.ndarray]:
     """Row positions of each entity code, in row order (one stable sort)."""
-    order = np.argsort(entity, kind="stable")
-    values, starts = np.unique(entity[order], return_index=True)
-    return {int(v): part for v, part in
-            zip(values, np.split(order, starts[1:]), strict=True)} if len(order) else {}
+    if not len(entity):
+        return {}
+    small = int(entity.max()) < np.iinfo(np.int16).max
+    # Stable sorts of 16-bit integers are radix sorts: five times faster on shuffled rows.
+    order = np.argsort(entity.astype(np.int16) if small else entity, kind="stable")
+    ordered = entity[order]
+    starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    return {int(ordered[start]): part for start, part in
+            zip(np.concatenate([[0], starts]), np.split(order, starts), strict=True)}
 
 
 def _read(m: Member, read: Callable[[], pa.Table | pa.ChunkedArray]) -> pa.Table | pa.ChunkedArray:

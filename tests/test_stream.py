@@ -263,3 +263,25 @@ def test_a_damaged_data_page_is_a_chinese_error_not_a_crash(monkeypatch, capsys,
     code, output = run(monkeypatch, capsys, "audit", str(tmp_path / "bad.parquet"), "--as-of",
                        "2026-10-31", "--out", str(tmp_path / "out"), "-q")
     assert code == 2 and "无法读取 Parquet 文件 bad.parquet" in output and "请重新导出" in output
+
+
+def test_entity_codes_through_parquet_dictionaries_equal_those_of_the_text(tmp_path) -> None:
+    """The first pass reads the legal-entity column dictionary-encoded; every row's code is the
+    one its text gives (spelling variants, blanks, nulls, a dictionary per row group)."""
+    from cardaudit import stream
+
+    names = ["甲银行", " 甲　银行", "乙银行", "", "  ", None, "乙银行 ", "丙银行"]
+    values = [names[(i * 7 + i // 5) % len(names)] for i in range(400)]
+    pq.write_table(pa.table({"法人机构": pa.array(values, pa.string())}),
+                   tmp_path / "e.parquet", row_group_size=37)
+    encoded = pq.read_table(tmp_path / "e.parquet", read_dictionary=["法人机构"]).column(0)
+    plain = pq.read_table(tmp_path / "e.parquet").column(0)
+    assert pa.types.is_dictionary(encoded.type) and encoded.num_chunks == 11
+    by_dictionary: dict[str, int] = {}
+    by_text: dict[str, int] = {}
+    got = stream._row_codes(encoded, "法人机构", "e.parquet", by_dictionary)
+    want = stream._row_codes(plain, "法人机构", "e.parquet", by_text)
+    assert by_dictionary.keys() == by_text.keys() == {"甲银行", "乙银行", "丙银行"}
+    named = [list(by_dictionary)[c] if c >= 0 else None for c in got]
+    assert named == [list(by_text)[c] if c >= 0 else None for c in want]
+    assert named.count(None) == sum(v is None or not v.strip() for v in values) > 0
