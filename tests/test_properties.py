@@ -389,3 +389,37 @@ def test_distinct_pairs_counts_the_distinct_values_of_each_group(pairs):
     other = np.array([o for _, o in pairs], dtype=np.int64)
     expected = [len({o for g, o in pairs if g == k}) for k in range(8)]
     assert _distinct_pairs(group, other, 8).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text("0123456789", min_size=1, max_size=18),
+                          st.sampled_from(["0", "00", "013", "13", "999999999999999999",
+                                           "099999999999999999", "100000000000000000"])),
+                max_size=40))
+def test_digit_texts_factorize_as_their_dictionary_encoding(values):
+    """Digit texts (phones) are coded by an integer: the codes and distinct values are exactly
+    those of Arrow's dictionary encoding ("013" and "13" stay apart)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cardaudit.normalize import _factorize_digits, factorize
+
+    arr = pa.array(values, pa.large_string())
+    encoded = pc.dictionary_encode(arr)
+    codes, distinct = factorize(arr)
+    assert codes.tolist() == encoded.indices.fill_null(-1).to_pylist()
+    assert distinct.arrow.to_pylist() == encoded.dictionary.to_pylist()
+    digits = _factorize_digits(arr)
+    assert (digits is None) == all(v is None for v in values)
+    if digits is not None:
+        assert np.array_equal(digits[0], codes)
+
+
+def test_texts_that_are_not_short_digit_strings_are_dictionary_encoded():
+    import pyarrow as pa
+
+    from cardaudit.normalize import _factorize_digits
+
+    for values in (["12", ""], ["1" * 19], ["12a"], ["１２"], ["+8613912340001"]):
+        assert _factorize_digits(pa.array(values, pa.large_string())) is None, values
