@@ -11,6 +11,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -168,11 +169,15 @@ def _by_entity_streamed(options: AuditOptions, say: Progress,
     members = stream.members_of(options.exports, options.mapping)
     if members is not None:
         say("读取导出文件的法人机构列")
-        files = stream.file_infos(members)
-        shared = load_shared(options, notices)
-        return _by_entity(options, lambda spill: Computed(
-            result=stream.audit_by_entity(members, options, shared, say, spill),
-            files=files, shared=shared))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-hash") as pool:
+            # The files are hashed while their legal-entity column is read; a file given twice
+            # is refused before any legal entity is audited.
+            files = pool.submit(stream.file_infos, members)
+            shared = load_shared(options, notices)
+            return _by_entity(options, lambda spill: Computed(
+                result=stream.audit_by_entity(members, options, shared, say, spill,
+                                              ready=files.result),
+                files=files.result(), shared=shared))
     chunked = load.csv_chunks(options.exports, encoding=options.encoding, mapping=options.mapping)
     if chunked is None:
         return None

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from cardaudit import engine, load, verification
 from cardaudit.errors import InputError
-from cardaudit.normalize import compact_text, normalise
+from cardaudit.normalize import UNREAD_COLUMNS, compact_text, normalise
 from cardaudit.schema import SOURCE_ROW
 
 if TYPE_CHECKING:
@@ -183,9 +183,10 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
         column = column.slice(int(local[0]), len(local)) if run else column.filter(mask)
         return load.column_text(column.combine_chunks(), header, m.display)
 
-    headers = list(dict.fromkeys(m.headers.values()))
+    read = {name: header for name, header in m.headers.items() if name not in UNREAD_COLUMNS}
+    headers = list(dict.fromkeys(read.values()))
     texts = dict(zip(headers, pool.map(text, headers), strict=True))
-    columns = {name: texts[header] for name, header in m.headers.items()}
+    columns = {name: texts[header] for name, header in read.items()}
     columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
     return pa.table(columns)
 
@@ -199,9 +200,12 @@ def entity_frame(members: list[Member], code: int, order: list[str]) -> pd.DataF
 
 
 def audit_by_entity(members: list[Member], options: AuditOptions, shared: SharedInputs,
-                    say: Callable[[str], None], spill: Path) -> engine.AuditResult:
-    """Read, normalise and audit a Parquet export one legal entity at a time."""
+                    say: Callable[[str], None], spill: Path,
+                    ready: Callable[[], object] = lambda: None) -> engine.AuditResult:
+    """Read, normalise and audit a Parquet export one legal entity at a time; `ready` is called
+    (and its errors raised) once the legal-entity column is read, before any entity is audited."""
     names = _entity_codes(members)
+    ready()
     order = list(dict.fromkeys(c for m in members for c in m.headers))
     rows = {code: sum(len(m.positions.get(code, ())) for m in members)
             for code in {c for m in members for c in m.positions}}
@@ -262,7 +266,8 @@ def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folde
     done = False
     try:
         for columns, numbers in source.chunks(pool):
-            table = pa.table({**columns, SOURCE_ROW: pa.array(numbers, pa.int64())})
+            table = pa.table({**{k: v for k, v in columns.items() if k not in UNREAD_COLUMNS},
+                              SOURCE_ROW: pa.array(numbers, pa.int64())})
             codes = _spelling_codes(table.column("legal_entity"), index)
             for code, rows in _positions(codes).items():
                 part = table if len(rows) == table.num_rows else table.take(pa.array(rows))

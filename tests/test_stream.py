@@ -285,3 +285,52 @@ def test_entity_codes_through_parquet_dictionaries_equal_those_of_the_text(tmp_p
     named = [list(by_dictionary)[c] if c >= 0 else None for c in got]
     assert named == [list(by_text)[c] if c >= 0 else None for c in want]
     assert named.count(None) == sum(v is None or not v.strip() for v in values) > 0
+
+
+def test_columns_no_check_reads_are_not_read(dataset: Path, tmp_path: Path) -> None:
+    """代理人姓名, 代理人证件类型 and 销户日期 are mapped (and named in summary.json) but the entity
+    reader leaves them in the file; a parked CSV holds none of them either."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cardaudit import stream
+    from cardaudit.normalize import UNREAD_COLUMNS
+
+    members = stream.members_of(sorted((dataset / "export").glob("*.parquet")), None)
+    assert members is not None
+    mapped = set(members[0].headers)
+    assert {"agent_name", "agent_id_type", "close_date"} <= mapped
+    stream._entity_codes(members)
+    code = next(iter(members[0].positions))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        table = stream._rows_of(members[0], members[0].positions[code], pool)
+    assert set(table.column_names) == (mapped - UNREAD_COLUMNS) | {schema.SOURCE_ROW}
+
+    csv = tmp_path / "export.csv"
+    pacsv.write_csv(pq.read_table(dataset / "export" / "part-0.parquet"), csv)
+    chunked = load.csv_chunks([csv], encoding=None, mapping=None)
+    assert chunked is not None
+    parked = stream.park_csv(chunked[0], tmp_path, lambda _msg: None)
+    path = parked.pieces[0][0][0]
+    names = set(pa.ipc.open_stream(pa.OSFile(str(path))).schema.names)
+    assert names == (mapped - UNREAD_COLUMNS) | {schema.SOURCE_ROW}
+
+
+def test_a_parquet_file_given_twice_is_refused_before_any_entity_is_audited(
+        dataset: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from cardaudit.errors import InputError
+
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    for name in ("a.parquet", "b.parquet"):
+        shutil.copy(dataset / "export" / "part-0.parquet", folder / name)
+    pack = resolve_pack(None, None, None)[0]
+    steps: list[str] = []
+    options = AuditOptions(exports=[folder], out_dir=tmp_path / "out", pack=pack,
+                           as_of=date(2026, 10, 31), formats=["md"], by_entity=True)
+    with pytest.raises(InputError) as excinfo:
+        run_audit(options, progress=steps.append)
+    assert "a.parquet" in str(excinfo.value) and "b.parquet" in str(excinfo.value)
+    assert steps == ["读取导出文件的法人机构列"]
+    assert not (tmp_path / "out").exists()
