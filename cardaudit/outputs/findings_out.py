@@ -130,10 +130,9 @@ def _lit(text: str) -> pa.Scalar:
     return pa.scalar(text, pa.large_string())
 
 
-def _json_literals(values: pa.Array) -> pa.Array:
-    """Each value as the JSON text json.dumps(..., ensure_ascii=False) writes ("null" if null)."""
-    if pa.types.is_integer(values.type):
-        return pc.fill_null(values.cast(pa.large_string()), _lit("null"))
+def _json_text(values: pa.Array) -> pa.Array:
+    """Text as it stands between the quotes of a JSON string json.dumps(..., ensure_ascii=False)
+    writes (escaped where needed); nulls stay null."""
     text = values.cast(pa.large_string())
     if _needs_escape(text):  # rare: escape
         for plain, escaped in _JSON_ESCAPES:
@@ -141,8 +140,15 @@ def _json_literals(values: pa.Array) -> pa.Array:
         if pc.any(pc.match_substring_regex(text, "[\\x00-\\x1f]")).as_py():
             for code in range(32):
                 text = pc.replace_substring(text, chr(code), f"\\u{code:04x}")
-    return pc.fill_null(pc.binary_join_element_wise(_lit('"'), text, _lit('"'), _lit("")),
-                        _lit("null"))
+    return text
+
+
+def _json_literals(values: pa.Array) -> pa.Array:
+    """Each value as the JSON text json.dumps(..., ensure_ascii=False) writes ("null" if null)."""
+    if pa.types.is_integer(values.type):
+        return pc.fill_null(values.cast(pa.large_string()), _lit("null"))
+    return pc.fill_null(pc.binary_join_element_wise(_lit('"'), _json_text(values), _lit('"'),
+                                                    _lit("")), _lit("null"))
 
 
 def _needs_escape(text: pa.Array) -> bool:
@@ -158,13 +164,39 @@ def _needs_escape(text: pa.Array) -> bool:
     return bool(((used < 0x20) | (used == 0x22) | (used == 0x5C)).any())
 
 
-def _json_objects(fields: list[tuple[str, pa.Array]]) -> pa.Array:
-    """Per element: {"k1":v1,"k2":v2,...} from JSON literal arrays (compact separators)."""
+# Texts that differ from element to element: (the texts, which one each element takes).
+Choice = tuple[tuple[str, ...], np.ndarray]
+
+
+def _choice(texts: tuple[str, ...], which: np.ndarray, before: str) -> pa.Array:
+    return pa.array([before + t for t in texts], pa.large_string()).take(pa.array(which))
+
+
+def _json_members(fields: list[tuple[str, pa.Array, bool]], opening: Choice | str,
+                  closing: Choice | str) -> pa.Array:
+    """Per element: `opening`, then {"k1":v1,"k2":v2,... (compact separators), then `closing`
+    (which closes the object, or not), in one element-wise join.
+
+    A field is (key, values, raw): raw values are JSON texts already. A text column without
+    nulls is joined between its key's quotes as it is (no quoted copy of it); a column with
+    nulls, or of numbers, is first made JSON literals.
+    """
     parts: list[Any] = []
-    for i, (key, literal) in enumerate(fields):
-        parts += [_lit(("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":"),
-                  literal]
-    parts.append(_lit("}"))
+    pending = ""  # constant text not yet added: it joins the next constant part
+    if isinstance(opening, str):
+        pending = opening
+    else:
+        parts.append(_choice(*opening, before=""))
+    for i, (key, values, raw) in enumerate(fields):
+        pending += ("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":"
+        if raw or pa.types.is_integer(values.type) or values.null_count:
+            parts += [_lit(pending), values if raw else _json_literals(values)]
+            pending = ""
+        else:
+            parts += [_lit(pending + '"'), _json_text(values)]
+            pending = '"'
+    parts.append(_lit(pending + closing) if isinstance(closing, str)
+                 else _choice(*closing, before=pending))
     return pc.binary_join_element_wise(*parts, _lit(""))
 
 
@@ -174,28 +206,47 @@ def _json_lists(lists: pa.ListArray, items: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(_lit("["), joined, _lit("]"), _lit(""))
 
 
-def findings_json_items(table: pa.Table) -> pa.Array:
-    """Each finding record of `table` as compact JSON text, identical to json.dumps of the record."""
+def findings_json_body(table: pa.Table) -> memoryview:
+    """The records of `table` as compact JSON texts joined by ",": byte for byte what json.dumps
+    writes of each record (as `table.to_pylist()` gives it).
+
+    Built without a Python object per record or row: each row behind a finding becomes its JSON
+    object followed by "," or, as the last row of its finding, by "]}", so that the rows of one
+    finding are one slice of that text. Each finding's head (every field, then '"rows":[') is
+    joined to its slice, and the joined records lie one after another in one buffer.
+    """
+    n = table.num_rows
+    if not n:
+        return memoryview(b"")
     rows = table.column("rows").combine_chunks()
+    bounds = np.asarray(rows.offsets, dtype=np.int64)
+    bounds = bounds - bounds[0]
+    if (np.diff(bounds) == 0).any():
+        raise ValueError("a finding without rows")  # findings_table never makes one
     structs = rows.flatten()
-    row_json = _json_objects([(f, _json_literals(structs.field(f))) for f in ROW_FIELDS])
+    last = np.zeros(len(structs), dtype=np.int8)
+    last[bounds[1:] - 1] = 1
+    items = _json_members([(f, structs.field(f), False) for f in ROW_FIELDS], "",
+                          (("},", "}]}"), last))
     branches = table.column("branches").combine_chunks()
-    fields = [(c, _json_literals(table.column(c).combine_chunks())) for c in _HEADS]
-    fields += [("branches", _json_lists(branches, _json_literals(branches.flatten()))),
-               ("reason", _json_literals(table.column("reason").combine_chunks())),
-               ("rows", _json_lists(rows, row_json))]
-    return _json_objects(fields)
-
-
-def _utf8_joined(texts: pa.Array, separator: str) -> memoryview:
-    """The UTF-8 bytes of the texts joined by `separator`, without making Python strings."""
-    texts = texts.cast(pa.large_string())
-    whole = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts),
-                           _lit(separator))
-    # One string: its bytes run from offset 0 to offset 1 of its data buffer.
-    _, offsets, data = whole.buffers()
-    start, end = np.frombuffer(offsets, dtype=np.int64, count=2)
-    return memoryview(data)[start:end]
+    later = np.ones(n, dtype=np.int8)
+    later[0] = 0
+    heads = _json_members(
+        [*((c, table.column(c).combine_chunks(), False) for c in _HEADS),
+         ("branches", _json_lists(branches, _json_literals(branches.flatten())), True),
+         ("reason", table.column("reason").combine_chunks(), False)],
+        (("", ","), later), ',"rows":[')
+    # Each finding's rows: a slice of the items' text (their offsets at the findings' bounds).
+    _, item_offsets, item_data = items.buffers()
+    starts = np.frombuffer(item_offsets, dtype=np.int64, count=len(items) + 1,
+                           offset=items.offset * 8)[bounds]
+    rows_text = pa.Array.from_buffers(pa.large_string(), n,
+                                      [None, pa.py_buffer(starts), item_data])
+    records = pc.binary_join_element_wise(heads, rows_text, _lit(""))
+    _, offsets, data = records.buffers()
+    first, end = np.frombuffer(offsets, dtype=np.int64)[[records.offset,
+                                                          records.offset + n]]
+    return memoryview(data)[first:end]
 
 
 def findings_document(records: list[dict[str, Any]], trail: dict[str, Any],
@@ -272,11 +323,10 @@ class FindingsFiles:
         try:
             findings = findings_table(shown)
             done.append(self.pool.submit(self.parquet.write_table, findings))  # after the CSV
-            items = findings_json_items(findings)
-            for start in range(0, len(items), 20_000):
-                if self.count or start:
-                    self.body_handle.write(b",")
-                self.body_handle.write(_utf8_joined(items.slice(start, 20_000), ","))
+            body = findings_json_body(findings)
+            if self.count:
+                self.body_handle.write(b",")
+            self.body_handle.write(body)
             self.count += findings.num_rows
         finally:
             for future in done:
