@@ -103,3 +103,33 @@ def test_records_are_ordered_by_entity_rule_subject_and_fingerprint_rows_in_orde
     assert [r["fingerprint"] for r in records] == list(dict.fromkeys(expected["fingerprint"]))
     assert [row["source_row"] for r in records for row in r["rows"]] == \
         expected["source_row"].tolist()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(ROW, min_size=1, max_size=30),
+           st.lists(st.sampled_from(["43052201", "4305220", "网点\"甲\"", "b\\2", "Z", None]),
+                    min_size=30, max_size=30))
+def test_each_record_holds_its_first_rows_fields_its_rows_and_sorted_branches(
+        rows: list[dict], branches: list) -> None:
+    """Against a plain Python grouping: a record's head fields and reason are its first row's,
+    its rows are all its rows in their order, its branches their distinct branches in code-point
+    order with a missing branch last."""
+    rows = [{**r, "branch": b} for r, b in zip(rows, branches, strict=False)]
+    first: dict[str, dict] = {}
+    for r in rows:
+        first.setdefault(r["fingerprint"], r)
+    consistent = [{**r, **{k: first[r["fingerprint"]][k] for k in
+                           ("rule_id", "rule_title", "severity", "legal_entity",
+                            "subject_kind", "subject")}} for r in rows]
+    records = findings_table(shown_frame(consistent)).to_pylist()
+    assert len(records) == len(first)
+    for record in records:
+        mine = [r for r in consistent if r["fingerprint"] == record["fingerprint"]]
+        head = mine[0]
+        assert {k: record[k] for k in ("rule_id", "rule_title", "severity", "legal_entity",
+                                       "subject_kind", "subject", "reason")} == \
+            {k: head[k] for k in ("rule_id", "rule_title", "severity", "legal_entity",
+                                  "subject_kind", "subject", "reason")}
+        assert record["rows"] == [{f: r[f] for f in ROW_FIELDS} for r in mine]
+        named = sorted({r["branch"] for r in mine if r["branch"] is not None})
+        assert record["branches"] == named + ([None] * any(r["branch"] is None for r in mine))

@@ -88,32 +88,43 @@ def findings_table(shown: pd.DataFrame) -> pa.Table:
     # Rows of one finding share its fingerprint (and so its entity, rule and subject): the
     # findings are sorted by their first rows, then each finding's rows follow in their order.
     group, _ = pd.factorize(shown["fingerprint"])
-    heads = np.unique(group, return_index=True)[1]
-    rank = np.empty(len(heads), dtype=np.int64)
-    rank[sort_order([shown[c].take(heads) for c in
-                     ("legal_entity", "rule_id", "subject", "fingerprint")])] = np.arange(len(heads))
-    row_rank = rank[group]
-    order = np.argsort(row_rank, kind="stable")
-    ordered = shown.take(order).reset_index(drop=True)
-    row_rank = row_rank[order]
-    firsts = np.concatenate([[True], row_rank[1:] != row_rank[:-1]])
-    starts = np.flatnonzero(firsts)
-    offsets = pa.array(np.append(starts, len(ordered)), type=pa.int32())
-    heads = {c: _strings(ordered[c]).take(pa.array(starts)) for c in _HEADS}
-    row_arrays = [pa.array(ordered[c].astype("int64"), type=pa.int64()) if c == "source_row"
-                  else _strings(ordered[c]) for c in ROW_FIELDS]
-    rows = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays(row_arrays, ROW_FIELDS))
-    group = np.cumsum(firsts) - 1
-    distinct = (pd.DataFrame({"group": group, "branch": ordered["branch"].astype("str").to_numpy()})
-                .drop_duplicates().sort_values(["group", "branch"], kind="stable"))
-    counts = np.bincount(distinct["group"].to_numpy(), minlength=len(starts))
-    branch_offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), type=pa.int32())
-    branches = pa.ListArray.from_arrays(branch_offsets, _strings(distinct["branch"]))
-    columns = {**heads, "branches": branches,
-               "reason": row_arrays[ROW_FIELDS.index("reason")].take(pa.array(starts)),
-               "rows": rows}
+    firsts = np.unique(group, return_index=True)[1]  # each finding's first row
+    by_rank = sort_order([shown[c].take(firsts) for c in
+                          ("legal_entity", "rule_id", "subject", "fingerprint")])
+    rank = np.empty(len(firsts), dtype=np.int64)
+    rank[by_rank] = np.arange(len(firsts))
+    record = rank[group]  # each row's finding, numbered in output order
+    order = np.argsort(record, kind="stable")
+    sizes = np.bincount(record, minlength=len(firsts))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(sizes)]), type=pa.int32())
+    heads = pa.array(firsts[by_rank])  # the first row of each finding, in output order
+    columns = {c: _strings(shown[c]).take(heads) for c in (*_HEADS, "reason")}
+    taken = pa.array(order)  # only the columns the records show are put in this order
+    row_arrays = [(pa.array(shown[c].astype("int64"), type=pa.int64()) if c == "source_row"
+                   else _strings(shown[c])).take(taken) for c in ROW_FIELDS]
+    columns["rows"] = pa.ListArray.from_arrays(
+        offsets, pa.StructArray.from_arrays(row_arrays, ROW_FIELDS))
+    columns["branches"] = _branch_lists(shown["branch"], record, len(firsts))
     return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in PARQUET_SCHEMA],
                                 schema=PARQUET_SCHEMA)
+
+
+def _branch_lists(branch: pd.Series, record: np.ndarray, count: int) -> pa.ListArray:
+    """Per finding (`record` numbers each row's): its rows' distinct branches in code-point order
+    (a missing branch last, as null)."""
+    codes, names = pd.factorize(branch)  # -1: missing
+    texts = [str(name) for name in names]
+    ranked = sorted(range(len(texts)), key=texts.__getitem__)  # code-point order, as Arrow sorts
+    rank = np.empty(len(texts) + 1, dtype=np.int64)
+    rank[ranked] = np.arange(len(texts))
+    rank[-1] = len(texts)  # code -1 (missing) takes the last slot: after every name
+    width = len(texts) + 1
+    pairs = np.unique(record.astype(np.int64) * width + rank[codes])
+    which = pairs % width
+    values = pa.array([texts[i] for i in ranked] + [None], pa.large_string()).take(pa.array(which))
+    sizes = np.bincount(pairs // width, minlength=count)
+    return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(sizes)]),
+                                             type=pa.int32()), values)
 
 
 def finding_records(shown: pd.DataFrame) -> list[dict[str, Any]]:
