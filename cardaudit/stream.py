@@ -159,6 +159,9 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
     Column by column (two at a time): a column of the row groups holding the rows is read, the
     rows are kept (a slice when they are one run, else a mask) and it is turned into text, so
     memory holds the entity's columns and never more than two columns of the file besides.
+    A column stays in its row groups' chunks: joining them would copy every value once more
+    (fresh memory is costly: on the development VM, a text column's first copy costs more
+    than its reading).
     """
     group_of = np.searchsorted(m.group_starts, positions, side="right") - 1
     groups = np.unique(group_of)
@@ -181,7 +184,7 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
 
         column = _read(m, read)
         column = column.slice(int(local[0]), len(local)) if run else column.filter(mask)
-        return load.column_text(column.combine_chunks(), header, m.display)
+        return load.column_text(column, header, m.display)
 
     read = {name: header for name, header in m.headers.items() if name not in UNREAD_COLUMNS}
     headers = list(dict.fromkeys(read.values()))
