@@ -611,9 +611,9 @@ def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -
     Returns a DataFrame with the index of `values` and the columns `id_norm` (compact value),
     `id_class` (Categorical over CLASSES), `id18` (NA unless valid or upgraded legacy15) and
     `region_unknown` (True for valid/legacy15 rows whose region code is not known). With
-    `with_keys` also `id18_key`: an int64 per row, equal iff the rows' `id18` are equal (the
-    first 17 digits and the check character, see `_fast_keys`), -1 where `id18` is NA; found
-    once per distinct value.
+    `with_keys` also `id18_group`: an int64 per row, equal iff the rows' `id18` are equal, -1
+    where `id18` is NA (see `_id18_groups`; the numbers are not dense); found once per distinct
+    value.
 
     Works on distinct values: rows of 17 ASCII digits + digit/X/x are factorized by an integer
     key computed from their bytes, all other rows are dictionary-encoded by pyarrow and
@@ -715,17 +715,41 @@ def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -
         "region_unknown": region_unknown[codes],
     }
     if with_keys:
-        # The fast lane's keys are those of its valid numbers; the rest's from their 18 digits.
-        distinct_key = np.full(len(classes), -1, dtype=np.int64)
-        distinct_key[:n_fast] = np.where(fast_valid, fast_uniques, -1)
-        has = rest_id_pos != _NULL
-        if has.any():
-            ok, rest_keys, _ = _fast_keys(rest_id_mat)
-            mat_key = np.full(len(rest_id_mat), -1, dtype=np.int64)
-            mat_key[ok] = rest_keys
-            distinct_key[n_fast + np.flatnonzero(has)] = mat_key[rest_id_pos[has]]
-        columns["id18_key"] = distinct_key[codes]
+        columns["id18_group"] = _id18_groups(fast_uniques, fast_valid, rest_id_pos,
+                                             rest_id_mat)[codes]
     return pd.DataFrame(columns, index=values.index, copy=False)
+
+
+def _id18_groups(fast_keys: np.ndarray, fast_valid: np.ndarray, rest_id_pos: np.ndarray,
+                 rest_id_mat: np.ndarray) -> np.ndarray:
+    """A group number per distinct value (as `classify` codes them, with the missing slot last):
+    equal iff the values' id18 are equal, -1 where there is none.
+
+    A valid fast-lane value is its own group (its key is distinct by construction). A value of
+    the rest (compacted, or a legacy number upgraded to 18 digits) joins the fast-lane value of
+    the same number, else a group of its own. No hashing of the millions of fast-lane keys.
+    """
+    n_fast = len(fast_keys)
+    group = np.full(n_fast + len(rest_id_pos) + 1, -1, dtype=np.int64)
+    group[:n_fast] = np.where(fast_valid, np.arange(n_fast), -1)
+    has = np.flatnonzero(rest_id_pos != _NULL)
+    if not len(has):
+        return group
+    ok, keys, _ = _fast_keys(rest_id_mat)
+    mat_key = np.full(len(rest_id_mat), -1, dtype=np.int64)
+    mat_key[ok] = keys
+    rest_keys = mat_key[rest_id_pos[has]]
+    keyed = rest_keys >= 0  # always: these are valid 18-digit numbers
+    own, distinct = pd.factorize(rest_keys[keyed])  # the few rest numbers, among themselves
+    # Which fast-lane value (if any) holds each distinct rest number: the small set is hashed
+    # and the fast-lane keys (-1 where not valid: never a key) are looked up in it.
+    hit = pd.Index(distinct).get_indexer(np.where(fast_valid, fast_keys, -1))
+    fast_of = np.full(len(distinct), -1, dtype=np.int64)
+    found = np.flatnonzero(hit >= 0)
+    fast_of[hit[found]] = found
+    joined = fast_of[own]
+    group[n_fast + has[keyed]] = np.where(joined >= 0, joined, n_fast + own)
+    return group
 
 
 # --------------------------------------------------------------------------------------------

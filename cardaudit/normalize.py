@@ -409,7 +409,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     customer_id = jobs["customer_id"].result()
     person_key = _person_keys(id18, customer_id)
     person_codes, keys["person_code"] = _person_codes(id18, person_key,
-                                                      ids["id18_key"].to_numpy())
+                                                      ids["id18_group"].to_numpy())
 
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
@@ -476,19 +476,25 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
 
 
 def _person_codes(id18: pd.Series, person_key: pd.Series,
-                  id18_key: np.ndarray) -> tuple[np.ndarray, Distinct]:
-    """factorize(person_key), coding the 18-digit numbers by the integer `classify` made of their
-    digits (`id18_key`; integers hash several times faster than text); customer-number keys
-    follow them."""
+                  id18_group: np.ndarray) -> tuple[np.ndarray, Distinct]:
+    """Codes equal iff the person keys are: the 18-digit numbers coded by the groups `classify`
+    found once per distinct number (`id18_group`, made dense here; no hashing per row), then
+    the customer-number keys. Which number gets which code follows no order: every figure and
+    finding is by content."""
     has = id18.notna().to_numpy()
     rows = np.flatnonzero(has)
     if not len(rows):
         return factorize(person_key)
-    numbers = id18_key[rows]
+    groups = id18_group[rows]
+    if groups.min() < 0:  # not expected (every id18 has a group): code the texts instead
+        return factorize(person_key)
+    used = np.zeros(int(groups.max()) + 1, dtype=bool)
+    used[groups] = True
+    dense = np.cumsum(used) - 1
+    number_codes = dense[groups]
     codes = np.full(len(has), -1, dtype=np.int64)
-    number_codes, distinct = pd.factorize(numbers)
     codes[rows] = number_codes
-    row_of = np.empty(len(distinct), dtype=np.int64)
+    row_of = np.empty(int(used.sum()), dtype=np.int64)
     row_of[number_codes] = rows  # a row of each number (they all hold the same text)
     uniques = _whole(_arrow(person_key)).take(pa.array(row_of)).cast(pa.large_string())
     if len(rows) < len(has):

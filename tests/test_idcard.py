@@ -613,22 +613,26 @@ def test_doctests() -> None:
     assert result.failed == 0
 
 
-def test_classify_keys_are_equal_iff_id18_is() -> None:
-    """`with_keys`: each row's id18 as an integer, equal iff the id18 texts are equal, from the
-    fast lane, the compacted rest and upgraded legacy numbers alike; -1 where id18 is NA."""
+def test_classify_groups_are_equal_iff_id18_is() -> None:
+    """`with_keys`: each row's id18 group, equal iff the id18 texts are equal, from the fast
+    lane, the compacted rest and upgraded legacy numbers alike (a rest number joins the fast
+    lane's group of the same number, or has its own); -1 where id18 is NA."""
     values = pd.Series(["430522199001011235", " 4305 2219 9001 0112 35", "11010519491231002x",
                         "110105491231002", "11010519491231002X", None, "junk",
                         "430522199001011236", "４３０５２２１９９００１０１１２３５",
-                        "11010519491231002X"[:17] + "7"], dtype="str")
+                        "11010519491231002X"[:17] + "7", "330106850101003", "330106850101003",
+                        " 330106198501010036", "110105197001010038 "], dtype="str")
     frame = classify(values, AS_OF, with_keys=True)
-    keys = frame["id18_key"].to_numpy()
+    keys = frame["id18_group"].to_numpy()
     has = frame["id18"].notna().to_numpy()
-    assert has.tolist() == [True, True, True, True, True, False, False, False, True, False]
+    assert has.tolist() == [True, True, True, True, True, False, False, False, True, False,
+                            True, True, True, True]
     assert (keys[~has] == -1).all() and (keys[has] >= 0).all()
     texts = frame["id18"].tolist()
     for i in np.flatnonzero(has):
         for j in np.flatnonzero(has):
             assert (keys[i] == keys[j]) == (texts[i] == texts[j]), (texts[i], texts[j])
     assert keys[0] == keys[1] == keys[8] and keys[2] == keys[3] == keys[4] != keys[0]
+    assert keys[10] == keys[11] == keys[12] != keys[13]  # rest-lane only: their own group
     assert list(classify(values, AS_OF).columns) == ["id_norm", "id_class", "id18",
                                                      "region_unknown"]
