@@ -134,8 +134,8 @@ class Hits:
     subject_kind: str  # "person" or "agent"
     subjects: np.ndarray  # distinct flagged keys
     rows: np.ndarray  # row positions in the entity frame behind the findings
-    row_subject: np.ndarray  # flagged key per row
-    reason: np.ndarray  # reason text per row
+    row_subject: pa.Array  # flagged key per row (Arrow text: no Python string per row)
+    reason: pa.Array  # reason text per row (Arrow text)
     counted_cards: int  # counted cards among the rows
 
     @property
@@ -144,18 +144,34 @@ class Hits:
 
 
 def _empty(kind: str) -> Hits:
-    none = np.array([], dtype=object)
-    return Hits(kind, none, np.array([], dtype=np.int64), none, none, 0)
+    none = pa.array([], pa.large_string())
+    return Hits(kind, np.array([], dtype=object), np.array([], dtype=np.int64), none, none, 0)
 
 
-def _fmt(prefix: str, numbers: np.ndarray, suffix: str) -> np.ndarray:
-    """Vectorised f"{prefix}{n}{suffix}" over an integer array."""
-    text = prefix + pd.Series(numbers, dtype="int64").astype("str") + suffix
-    return text.to_numpy(dtype=object)
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _text(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
+    """Texts per row as an Arrow large_string array (None/NA: null)."""
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    return pa.array(values, pa.large_string(), from_pandas=True)
+
+
+def _pick(texts: list[str | None], which: np.ndarray) -> pa.Array:
+    """texts[which[i]] per row, taken by Arrow from the few texts."""
+    return pa.array(texts, pa.large_string()).take(pa.array(which))
+
+
+def _fmt(prefix: str, numbers: np.ndarray, suffix: str) -> pa.Array:
+    """Vectorised f"{prefix}{n}{suffix}" over an integer array, as Arrow text."""
+    digits = pa.array(np.asarray(numbers, dtype=np.int64)).cast(pa.large_string())
+    return pc.binary_join_element_wise(_lit(prefix), digits, _lit(suffix), _lit(""))
 
 
 def _by_group(codes: np.ndarray, uniques: Distinct, flag: np.ndarray, row_mask: np.ndarray,
-              kind: str, reason_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              kind: str, reason_of: Callable[[np.ndarray, np.ndarray], pa.Array | np.ndarray],
               counted: np.ndarray) -> Hits:
     """Hits for groups flagged by `flag` (per code), keeping the rows in `row_mask`.
 
@@ -169,8 +185,9 @@ def _by_group(codes: np.ndarray, uniques: Distinct, flag: np.ndarray, row_mask: 
         return _empty(kind)
     row_codes = codes[rows]
     # Code tables are shared by all entities: the subjects are those with rows here.
-    return Hits(kind, uniques[np.unique(row_codes)], rows, uniques[row_codes],
-                reason_of(rows, row_codes), int(counted[rows].sum()))
+    return Hits(kind, uniques[np.unique(row_codes)], rows,
+                uniques.arrow.take(pa.array(row_codes)), _text(reason_of(rows, row_codes)),
+                int(counted[rows].sum()))
 
 
 def _card_threshold(ctx: EntityContext, codes: np.ndarray, uniques: Distinct,
@@ -178,7 +195,7 @@ def _card_threshold(ctx: EntityContext, codes: np.ndarray, uniques: Distinct,
     """Subjects whose counted cards reach the threshold, with every such card behind them."""
     rule_text = p.describe("张")
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
         return _fmt(prefix, counts[row_codes], f"张计入的借记卡（标准：{rule_text}）")
 
     return _by_group(codes, uniques, counts >= p.minimum, ctx.counted, kind, reason, ctx.counted)
@@ -210,10 +227,11 @@ def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
         row_mask = row_mask | verified
     flag = np.zeros(len(uniques), dtype=bool)
     flag[codes[row_mask]] = True
-    texts = np.array([ID_CLASS_TEXT.get(c) for c in classes] + [None], dtype=object)
+    texts = [ID_CLASS_TEXT.get(c) for c in classes] + [None]  # code -1 (none): the last
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return np.where(verified[rows], "联网核查：证件号码不存在", texts[class_codes[rows]])
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
+        offline = _pick(texts, np.where(class_codes[rows] >= 0, class_codes[rows], len(classes)))
+        return pc.if_else(pa.array(verified[rows]), _lit("联网核查：证件号码不存在"), offline)
 
     return _by_group(codes, uniques, flag, row_mask, "person", reason, ctx.counted)
 
@@ -255,10 +273,10 @@ def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:
         verified[codes[rows]] = True
         flag = flag | verified
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        offline = pd.Series(_fmt("同一客户（证件号码）登记了", distinct[row_codes], "个不同姓名"))
-        return offline.where(~verified[row_codes] | (distinct[row_codes] >= p.min_names),
-                             "联网核查：姓名与身份证号不匹配").to_numpy(dtype=object)
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
+        offline = _fmt("同一客户（证件号码）登记了", distinct[row_codes], "个不同姓名")
+        keep = ~verified[row_codes] | (distinct[row_codes] >= p.min_names)
+        return pc.if_else(pa.array(keep), offline, _lit("联网核查：姓名与身份证号不匹配"))
 
     return _by_group(codes, uniques, flag, ctx.scope(p.scope), "person", reason, ctx.counted)
 
@@ -268,7 +286,7 @@ def listed_holding(ctx: EntityContext, p: ListedHoldingParams) -> Hits:
     counts = ctx.counted_per_person
     flag = ctx.keys.listed("person_code", ctx.listed) & (counts >= p.at_least)
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
         return _fmt("公安/司法机关名单客户，在本法人机构持有", counts[row_codes], "个计入的借记卡账户")
 
     return _by_group(codes, uniques, flag, ctx.counted, "person", reason, ctx.counted)
@@ -279,13 +297,15 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
     members = [(h, t) for h, t in members if h.size]
     if not members:
         return _empty("person")
-    # Each row's set of flagging members, numbered (0 = none), and the first member's subject.
+    # Each row's set of flagging members, numbered (0 = none), and the first member's subject
+    # (its place in the members' subjects one after another).
     n = len(ctx.frame)
     set_of = np.zeros(n, dtype=np.int64)
     sets: list[tuple[str, ...]] = [()]
-    subject = np.empty(n, dtype=object)
-    for hits, _ in reversed(members):
-        subject[hits.rows] = hits.row_subject
+    starts = np.cumsum([0] + [len(h.rows) for h, _ in members])
+    subject_at = np.full(n, -1, dtype=np.int64)
+    for (hits, _), start in reversed(list(zip(members, starts[:-1], strict=True))):
+        subject_at[hits.rows] = start + np.arange(len(hits.rows))
     for hits, title in members:
         old, inverse = np.unique(set_of[hits.rows], return_inverse=True)
         grown = np.arange(len(sets), len(sets) + len(old))
@@ -293,10 +313,12 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
         set_of[hits.rows] = grown[inverse.reshape(-1)]
     rows = np.flatnonzero(set_of)
     # A handful of distinct member sets: their titles are joined once each.
-    text = np.array(["身份信息不合规：" + "；".join(titles) for titles in sets], dtype=object)
+    text = ["身份信息不合规：" + "；".join(titles) for titles in sets]
     subjects = pd.unique(np.concatenate([h.subjects for h, _ in members]))
-    return Hits("person", np.asarray(subjects, dtype=object), rows, subject[rows],
-                text[set_of[rows]], int(ctx.counted[rows].sum()))
+    subject = pa.concat_arrays([h.row_subject for h, _ in members])
+    return Hits("person", np.asarray(subjects, dtype=object), rows,
+                subject.take(pa.array(subject_at[rows])), _pick(text, set_of[rows]),
+                int(ctx.counted[rows].sum()))
 
 
 def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:
@@ -306,7 +328,7 @@ def shared_phone(ctx: EntityContext, p: SharedPhoneParams) -> Hits:
     persons = _distinct_pairs(codes[in_scope], person[in_scope], len(uniques))
     flag = persons >= p.at_least
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
         return _fmt("该预留手机号码被", persons[row_codes], "个不同客户预留")
 
     return _by_group(codes, uniques, flag, in_scope, "phone", reason, ctx.counted)
@@ -327,11 +349,12 @@ def account_class_limit(ctx: EntityContext, p: AccountClassParams) -> Hits:
     flag = np.zeros(len(uniques), dtype=bool)
     flag[person[row_over]] = True
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        label = pd.Series(np.array(limited, dtype=object)[class_code[rows]])
-        text = ("该客户持有" + pd.Series(counts[pair[rows]]).astype("str") + "个" + label
-                + "类账户（上限" + pd.Series(most[class_code[rows]]).astype("str") + "个）")
-        return text.to_numpy(dtype=object)
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
+        held = pa.array(counts[pair[rows]]).cast(pa.large_string())
+        limit = pa.array(most[class_code[rows]]).cast(pa.large_string())
+        return pc.binary_join_element_wise(
+            _lit("该客户持有"), held, _lit("个"), _pick(limited, class_code[rows]),
+            _lit("类账户（上限"), limit, _lit("个）"), _lit(""))
 
     return _by_group(person, uniques, flag, row_over, "person", reason, ctx.counted)
 
@@ -374,8 +397,8 @@ def listed_agent(ctx: EntityContext, p: ListedAgentParams) -> Hits:
     codes, uniques = _agent_codes(ctx, in_scope)
     flag = ctx.keys.listed("agent_code", ctx.listed)
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-        return np.full(len(rows), "名单人员作为代理人代理开卡", dtype=object)
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
+        return _pick(["名单人员作为代理人代理开卡"], np.zeros(len(rows), dtype=np.int64))
 
     return _by_group(codes, uniques, flag, in_scope, "agent", reason, ctx.counted)
 
@@ -386,7 +409,7 @@ def agent_holding(ctx: EntityContext, p: AgentHoldingParams) -> Hits:
     held = np.where(as_person >= 0, ctx.counted_per_person[np.maximum(as_person, 0)], 0)
     flag = held >= p.holder_at_least
 
-    def reason(rows: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+    def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
         return _fmt("代理人本人持有", held[row_codes], "张计入的借记卡")
 
     return _by_group(codes, uniques, flag, ctx.counted, "agent", reason, ctx.counted)

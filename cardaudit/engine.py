@@ -107,7 +107,7 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
     statistics: dict[str, object] = dict.fromkeys(STATISTICS)
     not_closed = ctx.not_closed
     branch_codes = frame["branch_code"].to_numpy()
-    statistics["outlets"] = len(np.unique(branch_codes))
+    statistics["outlets"] = int(np.count_nonzero(np.bincount(branch_codes + 1)))  # distinct
     statistics["cards_not_closed"] = int(not_closed.sum())
     statistics["cards_by_product"] = _products(frame["product_code"].to_numpy()[not_closed],
                                                keys["product_code"])
@@ -165,7 +165,7 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
         return pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS})
     rows = np.concatenate([positions[h.rows] for _, h in parts])
     part = np.repeat(np.arange(len(parts)), [len(h.rows) for _, h in parts])
-    subject = np.concatenate([h.row_subject for _, h in parts])
+    subject = pa.concat_arrays([h.row_subject for _, h in parts])
     rule_ids = pa.array([r.id for r, _ in parts], pa.large_string()).take(pa.array(part))
     # Content order, never input order: the same rows in any order give the same findings. The
     # order is found from the sort keys alone, then every column is gathered once in that order.
@@ -186,8 +186,8 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
         "rule_title": per_part([r.title for r, _ in parts]),
         "severity": per_part([r.severity for r, _ in parts]),
         "subject_kind": per_part([h.subject_kind for _, h in parts]),
-        "subject_key": _text(subject[order]),
-        "reason": _text(np.concatenate([h.reason for _, h in parts])[order]),
+        "subject_key": _text(subject.take(pa.array(order))),
+        "reason": _text(pa.concat_arrays([h.reason for _, h in parts]).take(pa.array(order))),
     })
     for column in DISPLAY_COLUMNS:
         out[column] = taken.get(column, None)
@@ -196,15 +196,15 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
     return out[list(FINDING_COLUMNS)]
 
 
-def _text(values: np.ndarray) -> pd.Series:
-    """An object array of str (or None) as a text column, converted by Arrow."""
-    return pd.Series(pd.array(pa.array(values, pa.large_string()), dtype="str"))
+def _text(values: pa.Array) -> pd.Series:
+    """Arrow text as a text column."""
+    return pd.Series(pd.array(values, dtype="str"))
 
 
 def _branches(frame: pd.DataFrame, findings: pd.DataFrame, ctx: EntityContext) -> pd.DataFrame:
     """Per branch: cards not closed, counted cards, and distinct flagged subjects per rule."""
     codes = frame["branch_code"].to_numpy()
-    present = np.unique(codes)  # audited rows always have a branch
+    present = np.flatnonzero(np.bincount(codes))  # audited rows always have a branch
     size = int(present[-1]) + 1 if len(present) else 0
     base = pd.DataFrame(
         {"cards_not_closed": np.bincount(codes, ctx.not_closed, size)[present],

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Keys, run_check
@@ -52,9 +53,10 @@ class SplitFigures:
     rows: int = 0
 
 
-def bucket_of(values: pd.Series | np.ndarray, buckets: int) -> np.ndarray:
+def bucket_of(values: pd.Series | np.ndarray | pa.Array, buckets: int) -> np.ndarray:
     """The bucket of each key (-1 for a missing key): a stable hash of the text, mod `buckets`."""
-    series = pd.Series(values, dtype="str")
+    series = pd.Series(pd.array(values, dtype="str") if isinstance(values, pa.Array) else values,
+                       dtype="str")
     hashed = pd.util.hash_pandas_object(series, index=False).to_numpy()
     return np.where(series.isna().to_numpy(), -1, (hashed % np.uint64(buckets)).astype(np.int64))
 
