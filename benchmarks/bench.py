@@ -7,6 +7,12 @@ run. Also times `cardaudit --help` (start-up). Tests never time anything; this s
     python benchmarks/bench.py                       # 1M Parquet + 1M GB18030 CSV
     python benchmarks/bench.py --rows 1000000,10000000 --formats parquet
     python benchmarks/bench.py --rows 0 --entity-demo 30000000   # bounded memory, entity by entity
+    python benchmarks/bench.py --rows 10000000 --formats parquet --against ../base   # A/B
+
+`--against` names a source checkout of another version (`git worktree add ../base <commit>`):
+each case is also run with that version's package, the two alternating run by run, so both see
+the same machine state (on a virtual machine, wall and system time drift by 10-20% between
+minutes; compare versions this way, not with figures measured at another time).
 
 The entity demo builds a Parquet dataset of PARTS files (each `cardaudit sample --first-entity`,
 so every file holds its own legal entities), audits it, and audits one legal entity of the same
@@ -38,10 +44,14 @@ class Run:
     faults: int  # minor page faults (fresh memory pages touched)
 
 
-def run_measured(args: list[str]) -> Run:
-    """Run a command in a child process and measure it."""
+def run_measured(args: list[str], source: Path | None = None) -> Run:
+    """Run a command in a child process and measure it (with `source`: that checkout's package)."""
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(source.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])])}
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -106,7 +116,11 @@ def main() -> None:
     parser.add_argument("--part-entities", type=int, default=5, help="legal entities per file")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (median shown)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cardaudit-bench")
+    parser.add_argument("--against", type=Path, metavar="SRC",
+                        help="also run every case with the package of this source checkout")
     args = parser.parse_args()
+    if args.against is not None and not (args.against / "cardaudit" / "__init__.py").is_file():
+        raise SystemExit(f"--against {args.against}: no cardaudit package there")
     args.work.mkdir(parents=True, exist_ok=True)
 
     print(f"cardaudit --help: {startup(args.repeat):.3f} s (median of {args.repeat})", flush=True)
@@ -119,13 +133,21 @@ def main() -> None:
             cmd = [*CLI, "audit", str(folder / f"export.{fmt}"), "--blacklist",
                    str(folder / "blacklist.csv"), "--as-of", "2026-10-31", "--quiet",
                    "--out", str(folder / "out")]
-            runs = sorted((run_measured(cmd) for _ in range(args.repeat)), key=lambda r: r.wall)
-            median = runs[len(runs) // 2]  # the median run (its CPU and fault figures with it)
-            rss = max(r.rss for r in runs)
-            results[(rows, fmt)] = median.wall
-            print(f"{rows:>12,} {fmt:>8} {median.wall:>8.2f} {rows / median.wall:>12,.0f} "
-                  f"{rss:>13,.0f} {median.user:>7.1f} {median.system:>6.1f} "
-                  f"{median.faults:>12,}", flush=True)
+            sources = [None] if args.against is None else [None, args.against]
+            runs: dict[Path | None, list[Run]] = {source: [] for source in sources}
+            for _ in range(args.repeat):
+                for source in sources:  # alternating: both versions see the same machine state
+                    runs[source].append(run_measured(cmd, source))
+            for source in sources:
+                done = sorted(runs[source], key=lambda r: r.wall)
+                median = done[len(done) // 2]  # the median run (its CPU and faults with it)
+                rss = max(r.rss for r in done)
+                if source is None:
+                    results[(rows, fmt)] = median.wall
+                print(f"{rows:>12,} {fmt:>8} {median.wall:>8.2f} {rows / median.wall:>12,.0f} "
+                      f"{rss:>13,.0f} {median.user:>7.1f} {median.system:>6.1f} "
+                      f"{median.faults:>12,}" + ("" if source is None else f"  ({source.name})"),
+                      flush=True)
     if args.entity_demo:
         entity_demo(args.work, args.entity_demo, args.parts, args.part_entities)
     sizes = sorted({r for r, _ in results})
