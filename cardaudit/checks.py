@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cardaudit.blacklist import Blacklist
-from cardaudit.normalize import Distinct
+from cardaudit.normalize import Distinct, pick_text, text_scalar
 from cardaudit.rules import (
     ACCOUNT_CLASSES,
     AccountClassParams,
@@ -148,10 +148,6 @@ def _empty(kind: str) -> Hits:
     return Hits(kind, np.array([], dtype=object), np.array([], dtype=np.int64), none, none, 0)
 
 
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
 def _text(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
     """Texts per row as an Arrow large_string array (None/NA: null)."""
     if isinstance(values, pa.Array):
@@ -159,15 +155,10 @@ def _text(values: pa.Array | np.ndarray | pd.Series) -> pa.Array:
     return pa.array(values, pa.large_string(), from_pandas=True)
 
 
-def _pick(texts: list[str | None], which: np.ndarray) -> pa.Array:
-    """texts[which[i]] per row, taken by Arrow from the few texts."""
-    return pa.array(texts, pa.large_string()).take(pa.array(which))
-
-
 def _fmt(prefix: str, numbers: np.ndarray, suffix: str) -> pa.Array:
     """Vectorised f"{prefix}{n}{suffix}" over an integer array, as Arrow text."""
     digits = pa.array(np.asarray(numbers, dtype=np.int64)).cast(pa.large_string())
-    return pc.binary_join_element_wise(_lit(prefix), digits, _lit(suffix), _lit(""))
+    return pc.binary_join_element_wise(text_scalar(prefix), digits, text_scalar(suffix), text_scalar(""))
 
 
 def _by_group(codes: np.ndarray, uniques: Distinct, flag: np.ndarray, row_mask: np.ndarray,
@@ -230,8 +221,8 @@ def id_class(ctx: EntityContext, p: IdClassParams) -> Hits:
     texts = [ID_CLASS_TEXT.get(c) for c in classes] + [None]  # code -1 (none): the last
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
-        offline = _pick(texts, np.where(class_codes[rows] >= 0, class_codes[rows], len(classes)))
-        return pc.if_else(pa.array(verified[rows]), _lit("联网核查：证件号码不存在"), offline)
+        offline = pick_text(texts, np.where(class_codes[rows] >= 0, class_codes[rows], len(classes)))
+        return pc.if_else(pa.array(verified[rows]), text_scalar("联网核查：证件号码不存在"), offline)
 
     return _by_group(codes, uniques, flag, row_mask, "person", reason, ctx.counted)
 
@@ -276,7 +267,7 @@ def name_mismatch(ctx: EntityContext, p: NameMismatchParams) -> Hits:
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
         offline = _fmt("同一客户（证件号码）登记了", distinct[row_codes], "个不同姓名")
         keep = ~verified[row_codes] | (distinct[row_codes] >= p.min_names)
-        return pc.if_else(pa.array(keep), offline, _lit("联网核查：姓名与身份证号不匹配"))
+        return pc.if_else(pa.array(keep), offline, text_scalar("联网核查：姓名与身份证号不匹配"))
 
     return _by_group(codes, uniques, flag, ctx.scope(p.scope), "person", reason, ctx.counted)
 
@@ -317,7 +308,7 @@ def union(ctx: EntityContext, p: UnionParams, titles: dict[str, str]) -> Hits:
     subjects = pd.unique(np.concatenate([h.subjects for h, _ in members]))
     subject = pa.concat_arrays([h.row_subject for h, _ in members])
     return Hits("person", np.asarray(subjects, dtype=object), rows,
-                subject.take(pa.array(subject_at[rows])), _pick(text, set_of[rows]),
+                subject.take(pa.array(subject_at[rows])), pick_text(text, set_of[rows]),
                 int(ctx.counted[rows].sum()))
 
 
@@ -353,8 +344,8 @@ def account_class_limit(ctx: EntityContext, p: AccountClassParams) -> Hits:
         held = pa.array(counts[pair[rows]]).cast(pa.large_string())
         limit = pa.array(most[class_code[rows]]).cast(pa.large_string())
         return pc.binary_join_element_wise(
-            _lit("该客户持有"), held, _lit("个"), _pick(limited, class_code[rows]),
-            _lit("类账户（上限"), limit, _lit("个）"), _lit(""))
+            text_scalar("该客户持有"), held, text_scalar("个"), pick_text(limited, class_code[rows]),
+            text_scalar("类账户（上限"), limit, text_scalar("个）"), text_scalar(""))
 
     return _by_group(person, uniques, flag, row_over, "person", reason, ctx.counted)
 
@@ -398,7 +389,7 @@ def listed_agent(ctx: EntityContext, p: ListedAgentParams) -> Hits:
     flag = ctx.keys.listed("agent_code", ctx.listed)
 
     def reason(rows: np.ndarray, row_codes: np.ndarray) -> pa.Array:
-        return _pick(["名单人员作为代理人代理开卡"], np.zeros(len(rows), dtype=np.int64))
+        return pick_text(["名单人员作为代理人代理开卡"], np.zeros(len(rows), dtype=np.int64))
 
     return _by_group(codes, uniques, flag, in_scope, "agent", reason, ctx.counted)
 

@@ -1146,7 +1146,7 @@ class CsvChunks:
                 if not following:
                     cut, records = len(data), 0
                 else:
-                    cut, records = _record_cut(data, len(data))
+                    cut, records = _record_cut(data)
                     if cut <= 0:  # no record ends in it: read on
                         rest, block = data, following
                         continue
@@ -1194,20 +1194,17 @@ def _read_block(handle: BinaryIO, size: int, display: str) -> bytes:
         raise _os_error(display, exc) from None
 
 
-def _record_cut(data: bytes, target: int) -> tuple[int, int]:
-    """Where a chunk of ``data`` (which starts at a record) ends: just after the last line break
-    outside quotes before byte ``target``, else the first one after it; and how many records
-    (empty lines included) end there. (-1, 0) when there is none."""
+def _record_cut(data: bytes) -> tuple[int, int]:
+    """Where a chunk of ``data`` (which starts at a record) ends: just after its last line break
+    outside quotes; and how many records (empty lines included) end there. (-1, 0) when there
+    is none."""
     if data.find(b'"') == -1:
-        at = data.rfind(b"\n", 0, target)
-        if at == -1:
-            at = data.find(b"\n", target)
+        at = data.rfind(b"\n")
         return (at + 1, data.count(b"\n", 0, at + 1)) if at != -1 else (-1, 0)
     arr = np.frombuffer(data, np.uint8)
     newlines = np.flatnonzero(arr == 0x0A)
     ends = newlines[np.searchsorted(np.flatnonzero(arr == 0x22), newlines) % 2 == 0]
-    k = max(int(np.searchsorted(ends, target)), min(len(ends), 1))
-    return (int(ends[k - 1]) + 1, k) if k else (-1, 0)
+    return (int(ends[-1]) + 1, len(ends)) if len(ends) else (-1, 0)
 
 
 def csv_chunks(

@@ -12,16 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cardaudit.idcard import mask_series as mask_ids
-from cardaudit.normalize import PERSON_KEY_CUSTOMER_PREFIX
+from cardaudit.normalize import PERSON_KEY_CUSTOMER_PREFIX, text_scalar
 
 __all__ = ["mask_ids", "mask_names", "mask_phones", "mask_subjects"]
 
 _STARS = np.array(["*" * n for n in range(64)], dtype=object)
 _SEP = pa.scalar("", pa.large_string())
-
-
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
 
 
 def _text(values: pd.Series) -> pa.Array:
@@ -43,10 +39,10 @@ def mask_names(values: pd.Series) -> pd.Series:
     text = _text(values)
     length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
     first = pc.utf8_slice_codeunits(text, 0, 1)
-    last = pc.if_else(pa.array(length >= 3), pc.utf8_slice_codeunits(text, -1), _lit(""))
+    last = pc.if_else(pa.array(length >= 3), pc.utf8_slice_codeunits(text, -1), text_scalar(""))
     middle = _stars(np.where(length >= 3, length - 2, np.where(length == 2, 1, 0)))
     masked = pc.binary_join_element_wise(first, middle, last, _SEP)
-    single = pc.if_else(pa.array(length == 1), _lit("*"), _lit(""))
+    single = pc.if_else(pa.array(length == 1), text_scalar("*"), text_scalar(""))
     return _series(pc.if_else(pa.array(length >= 2), masked, single), values)
 
 
@@ -54,10 +50,10 @@ def mask_phones(values: pd.Series) -> pd.Series:
     """Keep the first 3 and last 4 digits of numbers of 8 or more characters."""
     text = pc.replace_substring_regex(_text(values), r"\s+", "")
     length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
-    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 3), _lit("****"),
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 3), text_scalar("****"),
                                          pc.utf8_slice_codeunits(text, -4), _SEP)
     short = pc.if_else(pa.array(length > 0), pc.binary_join_element_wise(
-        _lit("*"), pc.utf8_slice_codeunits(text, -1), _SEP), _lit(""))
+        text_scalar("*"), pc.utf8_slice_codeunits(text, -1), _SEP), text_scalar(""))
     return _series(pc.if_else(pa.array(length >= 8), masked, short), values)
 
 

@@ -162,6 +162,16 @@ def _factorize_digits(arr: pa.Array) -> tuple[np.ndarray, Distinct] | None:
     return codes, uniques
 
 
+def text_scalar(text: str) -> pa.Scalar:
+    """An Arrow large_string scalar (a constant part of an element-wise string join)."""
+    return pa.scalar(text, pa.large_string())
+
+
+def pick_text(texts: list[str | None], which: np.ndarray) -> pa.Array:
+    """texts[which[i]] per element: Arrow text taken from a few texts (a reason, a separator)."""
+    return pa.array(texts, pa.large_string()).take(pa.array(which))
+
+
 def _whole(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous array (kernels such as replace_with_mask take no chunked arguments)."""
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

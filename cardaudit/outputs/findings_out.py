@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from cardaudit import engine
 from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
 from cardaudit.mask import mask_ids, mask_names, mask_subjects
-from cardaudit.normalize import sort_order
+from cardaudit.normalize import pick_text, sort_order, text_scalar
 from cardaudit.outputs.files import CSV_OPTIONS, atomic_path, neutralised
 
 FINDINGS_SCHEMA_VERSION = 1
@@ -137,10 +137,6 @@ _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\
                  ("\b", "\\b"), ("\f", "\\f"))
 
 
-def _lit(text: str) -> pa.Scalar:
-    return pa.scalar(text, pa.large_string())
-
-
 def _json_text(values: pa.Array) -> pa.Array:
     """Text as it stands between the quotes of a JSON string json.dumps(..., ensure_ascii=False)
     writes (escaped where needed); nulls stay null."""
@@ -157,9 +153,9 @@ def _json_text(values: pa.Array) -> pa.Array:
 def _json_literals(values: pa.Array) -> pa.Array:
     """Each value as the JSON text json.dumps(..., ensure_ascii=False) writes ("null" if null)."""
     if pa.types.is_integer(values.type):
-        return pc.fill_null(values.cast(pa.large_string()), _lit("null"))
-    return pc.fill_null(pc.binary_join_element_wise(_lit('"'), _json_text(values), _lit('"'),
-                                                    _lit("")), _lit("null"))
+        return pc.fill_null(values.cast(pa.large_string()), text_scalar("null"))
+    return pc.fill_null(pc.binary_join_element_wise(text_scalar('"'), _json_text(values), text_scalar('"'),
+                                                    text_scalar("")), text_scalar("null"))
 
 
 def _needs_escape(text: pa.Array) -> bool:
@@ -179,10 +175,6 @@ def _needs_escape(text: pa.Array) -> bool:
 Choice = tuple[tuple[str, ...], np.ndarray]
 
 
-def _choice(texts: tuple[str, ...], which: np.ndarray, before: str) -> pa.Array:
-    return pa.array([before + t for t in texts], pa.large_string()).take(pa.array(which))
-
-
 def _json_members(fields: list[tuple[str, pa.Array, bool]], opening: Choice | str,
                   closing: Choice | str) -> pa.Array:
     """Per element: `opening`, then {"k1":v1,"k2":v2,... (compact separators), then `closing`
@@ -197,24 +189,24 @@ def _json_members(fields: list[tuple[str, pa.Array, bool]], opening: Choice | st
     if isinstance(opening, str):
         pending = opening
     else:
-        parts.append(_choice(*opening, before=""))
+        parts.append(pick_text(list(opening[0]), opening[1]))
     for i, (key, values, raw) in enumerate(fields):
         pending += ("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":"
         if raw or pa.types.is_integer(values.type) or values.null_count:
-            parts += [_lit(pending), values if raw else _json_literals(values)]
+            parts += [text_scalar(pending), values if raw else _json_literals(values)]
             pending = ""
         else:
-            parts += [_lit(pending + '"'), _json_text(values)]
+            parts += [text_scalar(pending + '"'), _json_text(values)]
             pending = '"'
-    parts.append(_lit(pending + closing) if isinstance(closing, str)
-                 else _choice(*closing, before=pending))
-    return pc.binary_join_element_wise(*parts, _lit(""))
+    parts.append(text_scalar(pending + closing) if isinstance(closing, str)
+                 else pick_text([pending + t for t in closing[0]], closing[1]))
+    return pc.binary_join_element_wise(*parts, text_scalar(""))
 
 
 def _json_lists(lists: pa.ListArray, items: pa.Array) -> pa.Array:
     """Per list: [item,item,...] where `items` are the JSON texts of the flattened elements."""
-    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, items), _lit(","))
-    return pc.binary_join_element_wise(_lit("["), joined, _lit("]"), _lit(""))
+    joined = pc.binary_join(pa.ListArray.from_arrays(lists.offsets, items), text_scalar(","))
+    return pc.binary_join_element_wise(text_scalar("["), joined, text_scalar("]"), text_scalar(""))
 
 
 def findings_json_body(table: pa.Table) -> memoryview:
@@ -253,7 +245,7 @@ def findings_json_body(table: pa.Table) -> memoryview:
                            offset=items.offset * 8)[bounds]
     rows_text = pa.Array.from_buffers(pa.large_string(), n,
                                       [None, pa.py_buffer(starts), item_data])
-    records = pc.binary_join_element_wise(heads, rows_text, _lit(""))
+    records = pc.binary_join_element_wise(heads, rows_text, text_scalar(""))
     _, offsets, data = records.buffers()
     first, end = np.frombuffer(offsets, dtype=np.int64)[[records.offset,
                                                           records.offset + n]]
