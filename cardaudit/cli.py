@@ -292,7 +292,7 @@ def rules_list(
         table.add_column(column, overflow="fold")
     for rule in pack.rules:
         params = rule.parsed_params().describe("张")  # type: ignore[attr-defined]
-        table.add_row(rule.id, escape(rule.title), rule.severity, escape(params),
+        table.add_row(rule.id, escape(rule.heading), rule.severity, escape(params),
                       "启用" if rule.enabled else "停用")
     console.print(table)
 
@@ -315,10 +315,10 @@ def rules_explain(
     needs = [("名单文件（--blacklist）" if n == "blacklist" else label(n))
              for n in REQUIRES.get(rule.kind, ())]
     lines = [
-        f"[bold]{rule.id}  {escape(rule.title)}[/]",
+        f"[bold]{rule.id}  {escape(rule.heading)}[/]",
         f"级别：{rule.severity}    类型：{rule.kind}    状态：{'启用' if rule.enabled else '停用'}",
         f"阈值/参数：{escape(params.describe('张'))}",  # type: ignore[attr-defined]
-        f"说明：{escape(rule.description)}",
+        f"说明：{escape(rule.explanation)}",
         f"监管依据：{escape(rule.basis)}",
         f"所需列：{'、'.join(needs) if needs else '（仅必需列）'}",
         f"提供统计项：{'、'.join(f for f in (rule.figures.subjects, rule.figures.cards) if f) or '无'}",

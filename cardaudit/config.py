@@ -30,6 +30,7 @@ from cardaudit.rules import (
     _compose,
     _line_of,
     _validation_problems,
+    fill_params,
     load_pack,
 )
 from cardaudit.settings import Settings
@@ -123,9 +124,16 @@ def apply_config(pack: RulePack, loaded: LoadedConfig) -> RulePack:
             update["enabled"] = True
         changed = rule.model_copy(update=update)
         try:
-            changed.parsed_params()
+            params = changed.parsed_params()
         except ValidationError as exc:
             problems.extend(_validation_problems(path, node, exc, ("rules", rule.id, "params")))
+        else:
+            try:  # the title states the threshold: it must still name a param that is set
+                fill_params(changed.title, params)
+            except ValueError as exc:
+                problems.append(Problem(path, _line_of(node, ("rules", rule.id, "params")),
+                                        f"rules.{rule.id}.params: 规则标题「{changed.title}」中的"
+                                        f"{exc}。请改用标题引用的参数，或在规则文件中修改标题"))
         rules.append(changed)
     if problems:
         raise PackProblems(problems)

@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from cardaudit.figures import FIGURES
+from cardaudit.figures import figures_for
 
 
 def _cell(value: object) -> str:
@@ -38,7 +38,7 @@ def figures_table(summary: dict[str, Any]) -> Table:
                          "合计报告中的逐机构对照表。")
     for key, label in (("read", "读取记录"), ("audited", "审计记录"), ("quarantined", "隔离记录")):
         table.add_row(label, *(_cell(c["rows"][key]) for c in columns))
-    for figure in FIGURES:
+    for figure in figures_for(summary["rule_pack"].get("figure_thresholds", {})):
         table.add_row(f"{figure.short}（{figure.unit}）",
                       *(_cell(c["statistics"][figure.key]) for c in columns))
     return table
@@ -63,8 +63,9 @@ def comparison_tables(comparison: dict[str, Any]) -> list[Table]:
     per_entity = [comparison["figures"]["entities"][n] for n in names]
     if len(names) > 1:
         per_entity.append(comparison["figures"]["total"])
-    for i, figure in enumerate(FIGURES):
-        figures.add_row(f"{figure.short}（{figure.unit}）", *(_delta(rows[i]) for rows in per_entity))
+    for i, figure in enumerate(comparison["figures"]["total"]):
+        figures.add_row(f"{figure['short']}（{figure['unit']}）",
+                        *(_delta(rows[i]) for rows in per_entity))
     by_rule = Table(title="问题变化（按规则）")
     for column in ("规则编号", "规则", "新增", "已整改", "持续存在"):
         by_rule.add_column(column, justify="right" if column in ("新增", "已整改", "持续存在") else "left")

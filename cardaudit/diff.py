@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from cardaudit.errors import InputError
-from cardaudit.figures import FIGURES
+from cardaudit.figures import Figure, figures_for
 from cardaudit.mask import mask_subjects
 from cardaudit.outputs.findings_out import FINDINGS_SCHEMA_VERSION
 from cardaudit.report import date_phrase
@@ -72,14 +72,15 @@ def _brief(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for r, s in zip(records, subjects, strict=True)]
 
 
-def _figure_rows(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _figure_rows(old: dict[str, Any] | None, new: dict[str, Any] | None,
+                 figures: tuple[Figure, ...]) -> list[dict[str, Any]]:
     rows = []
-    for figure in FIGURES:
+    for figure in figures:
         a = (old or {}).get("statistics", {}).get(figure.key)
         b = (new or {}).get("statistics", {}).get(figure.key)
         delta = b - a if isinstance(a, int) and isinstance(b, int) else None
-        rows.append({"key": figure.key, "label": figure.label, "unit": figure.unit,
-                     "old": a, "new": b, "delta": delta})
+        rows.append({"key": figure.key, "label": figure.label, "short": figure.short,
+                     "unit": figure.unit, "old": a, "new": b, "delta": delta})
     return rows
 
 
@@ -137,6 +138,8 @@ def compare(old: Run, new: Run) -> dict[str, Any]:
         by_entity[name] = {"counts": {s: len(rs) for s, rs in scoped.items()},
                            "by_rule": entity_rules}
     side = {"old": old, "new": new}
+    # Labels state this period's thresholds; a changed threshold shows in changed_rules.
+    figures = figures_for(new.summary.get("rule_pack", {}).get("figure_thresholds", {}))
     return {
         "schema_version": DIFF_SCHEMA_VERSION, "kind": "cardaudit.diff",
         **{k: {"source": r.source, "as_of": r.summary.get("as_of"),
@@ -154,8 +157,9 @@ def compare(old: Run, new: Run) -> dict[str, Any]:
         "by_branch": _tally(listed, ("legal_entity", "branch", "rule_id")),
         "by_entity": by_entity,
         "figures": {"entities": {n: _figure_rows(old.summary["entities"].get(n),
-                                                 new.summary["entities"].get(n)) for n in names},
-                    "total": _figure_rows(old.summary["total"], new.summary["total"])},
+                                                 new.summary["entities"].get(n), figures)
+                                 for n in names},
+                    "total": _figure_rows(old.summary["total"], new.summary["total"], figures)},
         "findings": listed,
     }
 

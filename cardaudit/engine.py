@@ -103,7 +103,7 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
     `frame` holds this entity's work columns plus `_pos`, each row's position in `full`.
     """
     ctx = EntityContext(frame=frame, keys=keys, blacklist=blacklist)
-    titles = {r.id: r.title for r in pack.rules}
+    titles = {r.id: r.heading for r in pack.rules}
     statistics: dict[str, object] = dict.fromkeys(STATISTICS)
     not_closed = ctx.not_closed
     branch_codes = frame["branch_code"].to_numpy()
@@ -183,7 +183,7 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
 
     out = pd.DataFrame({
         "rule_id": per_part([r.id for r, _ in parts]),
-        "rule_title": per_part([r.title for r, _ in parts]),
+        "rule_title": per_part([r.heading for r, _ in parts]),
         "severity": per_part([r.severity for r, _ in parts]),
         "subject_kind": per_part([h.subject_kind for _, h in parts]),
         "subject_key": _text(subject.take(pa.array(order))),

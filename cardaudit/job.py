@@ -256,7 +256,7 @@ def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
     for rule, missing in result.skipped:
         what = "、".join("--blacklist 名单文件" if m == "blacklist" else f"「{label(m)}」列"
                         for m in missing)
-        notices.append(f"规则 {rule.id}（{rule.title}）未执行：缺少{what}。")
+        notices.append(f"规则 {rule.id}（{rule.heading}）未执行：缺少{what}。")
     generated_at = datetime.now().astimezone().isoformat(timespec="seconds")
     trail = {
         "tool_version": __version__, "pack_name": pack.meta.name,
@@ -398,7 +398,8 @@ def build_summary(result: engine.AuditResult, pack: RulePack, trail: dict[str, A
         "rule_pack": {
             "name": pack.meta.name, "version": pack.meta.version, "hash": pack.hash,
             "settings": pack.settings.model_dump(),
-            "rules": [{"id": r.id, "title": r.title, "severity": r.severity, "kind": r.kind,
+            "figure_thresholds": pack.figure_thresholds(),  # what the figure labels state
+            "rules": [{"id": r.id, "title": r.heading, "severity": r.severity, "kind": r.kind,
                        "enabled": r.enabled, "params": r.params,
                        "threshold": r.parsed_params().describe("张"),  # type: ignore[attr-defined]
                        "figures": r.figures.model_dump(exclude_none=True)} for r in pack.rules],

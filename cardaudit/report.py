@@ -17,7 +17,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from cardaudit.engine import EntityResult
 from cardaudit.errors import ConfigError
-from cardaudit.figures import BY_KEY, FIGURES, OFFLINE_METHOD
+from cardaudit.figures import OFFLINE_METHOD, figures_for
 from cardaudit.outputs.consolidated import TOTAL_TITLE
 from cardaudit.rules import RulePack
 from cardaudit.settings import Settings
@@ -91,14 +91,6 @@ class ReportContext:
     values: dict[str, Any]
 
 
-def _threshold(pack: RulePack, figure: str, default: int) -> int:
-    for rule in pack.enabled():
-        if rule.figures.subjects == figure:
-            params = rule.parsed_params()
-            return int(getattr(params, "minimum", None) or getattr(params, "at_least", default))
-    return default
-
-
 def _problems(entity: EntityResult) -> list[dict[str, Any]]:
     """One item per rule that flagged anything: what, how many, where it concentrates."""
     items = []
@@ -112,7 +104,7 @@ def _problems(entity: EntityResult) -> list[dict[str, Any]]:
             counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
             top = [{"branch": str(b), "subjects": int(c)} for b, c in
                    counts.head(TOP_BRANCHES).items()]
-        items.append({"rule_id": rule_id, "title": outcome.rule.title,
+        items.append({"rule_id": rule_id, "title": outcome.rule.heading,
                       "severity": outcome.rule.severity, "subjects": outcome.subjects,
                       "unit": SUBJECT_UNITS.get(outcome.rule.kind, "户"),
                       "cards": outcome.cards, "top_branches": top,
@@ -138,6 +130,8 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
     """Build the template values for one legal entity's report (or the consolidated one)."""
     stats = entity.statistics
     today = date.today()
+    figures = figures_for(pack.figure_thresholds())
+    least = {f.key: f.least for f in figures if f.least is not None}
     methods = dict(OFFLINE_METHOD)
     if verification:
         offline = {"id_mismatch": "离线一致性比对（同一证件号码登记多个姓名）",
@@ -147,13 +141,13 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
         methods["id_noncompliant"] = "上述方法结果的客户去重合计"
     definitions = [{"label": f.label, "key": f.key, "value": figure_text(stats.get(f.key)),
                     "unit": f.unit, "definition": f.definition, "method": methods.get(f.key, "")}
-                   for f in FIGURES]
+                   for f in figures]
     rules = []
     for rule in pack.rules:
         outcome = entity.outcomes.get(rule.id)
         params = rule.parsed_params()
         threshold = params.describe("张")  # type: ignore[attr-defined]
-        rules.append({"id": rule.id, "title": rule.title, "severity": rule.severity,
+        rules.append({"id": rule.id, "title": rule.heading, "severity": rule.severity,
                       "enabled": rule.enabled, "threshold": threshold, "basis": rule.basis,
                       "subjects": outcome.subjects if outcome else None,
                       "cards": outcome.cards if outcome else None})
@@ -183,9 +177,9 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
         "s": {k: stats.get(k) for k in stats},
         "products": stats.get("cards_by_product") or {},
         "excluded_text": "、".join(_excluded_present(entity, pack.settings)),
-        "t": {"customers": _threshold(pack, "customers_4plus", 4),
-              "agents": _threshold(pack, "agents_3plus", 3),
-              "listed": _threshold(pack, "listed_2plus", 2)},
+        # thresholds in force: smallest counts flagged; over_limit is the largest count allowed
+        "t": {"customers": least["customers_4plus"], "agents": least["agents_3plus"],
+              "listed": least["listed_2plus"], "over_limit": least["customers_over_limit"] - 1},
         "problems": _problems(entity),
         "rows": entity.rows,
         "warnings": entity.warnings,
@@ -200,8 +194,8 @@ def context(entity: EntityResult, *, pack: RulePack, as_of: date, trail: dict[st
         "blacklist": blacklist,
         "trail": trail,
         "notices": notices or [],
-        "figure_labels": {f.key: f.label for f in FIGURES},
-        "labels": {k: BY_KEY[k].label for k in BY_KEY},
+        "figure_labels": {f.key: f.label for f in figures},
+        "labels": {f.key: f.label for f in figures},
     }
     return ReportContext(values)
 

@@ -56,6 +56,10 @@ class Threshold(_Strict):
         """The smallest count that is flagged."""
         return self.at_least if self.at_least is not None else self.more_than + 1  # type: ignore[operator]
 
+    def placeholders(self) -> dict[str, int]:
+        """{minimum} (smallest count flagged) and {limit} (largest allowed) for a title."""
+        return {"minimum": self.minimum, "limit": self.minimum - 1}
+
     def describe(self, unit: str) -> str:
         if self.at_least is not None:
             return f"{self.at_least}{unit}（含）以上"
@@ -110,6 +114,7 @@ class SharedPhoneParams(_Strict):
 
 
 ACCOUNT_CLASSES = ("I", "II", "III")
+ROMAN = {"I": "Ⅰ", "II": "Ⅱ", "III": "Ⅲ"}
 
 
 class AccountClassParams(_Strict):
@@ -118,6 +123,12 @@ class AccountClassParams(_Strict):
     most: dict[Literal["I", "II", "III"], Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: {"I": 1, "II": 5, "III": 5})
     scope: Scope = "not_closed"
+
+    def placeholders(self) -> dict[str, str]:
+        """{limits} for a title: 'Ⅰ类户超过1个、Ⅱ类户超过5个或Ⅲ类户超过5个'."""
+        parts = [f"{ROMAN[k]}类户超过{v}个" for k, v in self.most.items()]
+        text = parts[-1] if len(parts) < 2 else "、".join(parts[:-1]) + "或" + parts[-1]
+        return {"limits": text}
 
     def describe(self, unit: str = "") -> str:
         limits = "，".join(f"{k}类户不超过{v}个" for k, v in self.most.items())
@@ -233,6 +244,40 @@ class Rule(_Strict):
         merged = {**self.params, **(overrides or {})}
         return PARAMS_BY_KIND[self.kind].model_validate(merged)
 
+    @property
+    def heading(self) -> str:
+        """The title with its {placeholders} filled from the effective params (what reports show)."""
+        return fill_params(self.title, self.parsed_params())
+
+    @property
+    def explanation(self) -> str:
+        return fill_params(self.description, self.parsed_params())
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def fill_params(text: str, params: BaseModel) -> str:
+    """`text` with each {name} replaced by that param's value, or by a value the kind derives
+    from its params (`placeholders`: {minimum}/{limit} of a count threshold, {limits} of the
+    account-class limits).
+
+    Plain name lookups only (no attribute access, no format spec), so a rule file can state its
+    threshold in its title without being able to run anything. ValueError names a bad one.
+    """
+    values = {k: v for k, v in params.model_dump().items()
+              if isinstance(v, int | str) and not isinstance(v, bool)}
+    derived = getattr(params, "placeholders", None)
+    values.update(derived() if derived else {})
+
+    def value_of(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            known = "、".join(f"{{{k}}}" for k in values)
+            raise ValueError(f"{{{match.group(1)}}} 不是本规则的参数（可用：{known or '无'}）")
+        return str(values[match.group(1)])
+
+    return _PLACEHOLDER.sub(value_of, text)
+
 
 class PackMeta(_Strict):
     name: str
@@ -263,6 +308,22 @@ class RulePack:
 
     def enabled(self) -> list[Rule]:
         return [r for r in self.rules if r.enabled]
+
+    def figure_thresholds(self) -> dict[str, int]:
+        """Report figure -> the smallest count its rule flags (cards, accounts or names), so that
+        figure labels state the threshold in force (`cardaudit.figures.figures_for`)."""
+        least: dict[str, int] = {}
+        for rule in [*self.enabled(), *self.rules]:
+            key = rule.figures.subjects
+            if key is None or key in least:
+                continue
+            params = rule.parsed_params()
+            for name in ("minimum", "at_least", "min_names"):
+                value = getattr(params, name, None)
+                if isinstance(value, int):
+                    least[key] = value
+                    break
+        return least
 
     def by_id(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
@@ -427,10 +488,15 @@ def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> Ru
             continue
         line = _line_of(node, ("id",))
         try:
-            rule.parsed_params()
+            params = rule.parsed_params()
         except ValidationError as exc:
             problems.extend(_validation_problems(path, node, exc, ("params",)))
         else:
+            for name in ("title", "description"):
+                try:
+                    fill_params(getattr(rule, name), params)
+                except ValueError as exc:
+                    problems.append(Problem(path, _line_of(node, (name,)), f"{name}: {exc}"))
             for i, case in enumerate(rule.cases):
                 if not case.params:
                     continue

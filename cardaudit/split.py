@@ -74,7 +74,7 @@ def split_audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | N
     full = normalised.frame
     pack, _ = pack.supported(set(full.columns), blacklist is not None)
     keys = Keys(normalised.keys)
-    titles = {r.id: r.title for r in pack.rules}
+    titles = {r.id: r.heading for r in pack.rules}
     rules = pack.enabled()
     in_entity = normalised.good & (full["entity_code"].to_numpy() == entity)
     work = full[[c for c in WORK_COLUMNS if c in full]]

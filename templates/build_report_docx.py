@@ -229,7 +229,7 @@ def body(doc) -> None:
     para(doc, "一是加强组织领导。成立打击治理电信网络新型违法犯罪有关工作领导小组，制定自查工作方案，坚持“标本兼治、"
               "综合治理、齐抓共管、落实责任”的工作方针，切实加强专项活动的组织领导。")
     para(doc, STAT_SENTENCE)
-    para(doc, "此外，借记卡超过{{ t.customers }}张（超限）的客户{{ s.customers_over_limit | n }}户；居民身份证号码"
+    para(doc, "此外，借记卡超过{{ t.over_limit }}张（超限）的客户{{ s.customers_over_limit | n }}户；居民身份证号码"
               "仍为15位旧号码未升位的客户{{ s.id_legacy15 | n }}户。")
     para(doc, "三是组织开展宣传。综合利用柜台、ATM终端、LED门楣、张贴海报、设置咨询台等形式深入开展宣传教育活动，"
               "提醒客户主动核查本人名下全部账户信息，切实提高公众防范意识。")

@@ -188,6 +188,58 @@ def test_config_file_layers_over_the_pack_and_is_recorded(cli_run, tmp_path: Pat
     assert "CARD-4PLUS 5张（含）以上" in output
 
 
+def test_report_states_the_thresholds_in_force(cli_run, tmp_path: Path) -> None:
+    """A bank that sets its own thresholds gets them stated in every label, title and sentence
+    of the filing, not the defaults its figures were no longer counted by."""
+    config = tmp_path / "bank.yaml"
+    config.write_text("rules:\n  CARD-4PLUS: {params: {at_least: 6}}\n"
+                      "  CARD-OVER-LIMIT: {params: {at_least: 8, more_than: null}}\n"
+                      "  AGENT-3PLUS: {params: {more_than: 4, at_least: null}}\n"
+                      "  LISTED-2PLUS: {params: {at_least: 3}}\n"
+                      "  ACCOUNT-CLASS-LIMIT: {params: {most: {I: 1}}}\n", encoding="utf-8")
+    code, output = cli_run(*sample_args(tmp_path / "b"), "--config", str(config), "--format",
+                           "md,json,xlsx")
+    assert code == 0, output
+    report = (tmp_path / "b" / "report_合计.md").read_text(encoding="utf-8")
+    for text in ("| 同一客户开立6张以上借记卡的客户数（户） |", "| 借记卡超过7张（超限）的客户数（户） |",
+                 "| 同一代理人代理开立5张以上借记卡的代理人数（人） |",
+                 "| 名单客户持有3个（含）以上借记卡账户的客户数（户） |",
+                 "其中同一客户开立6张以上借记卡的客户数量", "代理开立5张以上借记卡的代理人",
+                 "借记卡账户3个（含）以上的客户数量", "此外，借记卡超过7张（超限）的客户",
+                 "| CARD-4PLUS | 同一客户开立6张（含）以上借记卡 |",
+                 "| CARD-OVER-LIMIT | 同一客户借记卡超过7张（超限） |",
+                 "| AGENT-3PLUS | 同一代理人代理开立5张（含）以上借记卡 |",
+                 "| ACCOUNT-CLASS-LIMIT | 同一客户Ⅰ类户超过1个 |"):
+        assert text in report, text
+    for default in ("开立4张以上", "借记卡超过4张（超限）", "代理开立3张以上", "2个（含）以上借记卡"):
+        assert default not in report, default
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rule_pack"]["figure_thresholds"] == {
+        "customers_4plus": 6, "customers_over_limit": 8, "agents_3plus": 5, "listed_2plus": 3,
+        "id_mismatch": 2}
+    titles = {r["id"]: r["title"] for r in summary["rule_pack"]["rules"]}
+    assert titles["CARD-OVER-LIMIT"] == "同一客户借记卡超过7张（超限）"
+    findings = pd.read_csv(tmp_path / "b" / "findings.csv", dtype=str)
+    assert set(findings.loc[findings["规则编号"] == "ACCOUNT-CLASS-LIMIT", "规则"]) == {
+        "同一客户Ⅰ类户超过1个"}
+    assert "6张以上客户" in output  # the console's figure table
+
+
+def test_config_that_leaves_a_title_placeholder_unset_is_exit_2(cli_run, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "card_4plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{minimum}", "{at_least}"),
+                    encoding="utf-8")
+    config = tmp_path / "bank.yaml"
+    config.write_text(f"rules_dir: {rules.as_posix()}\nrules:\n"
+                      "  CARD-4PLUS:\n    params: {more_than: 4, at_least: null}\n",
+                      encoding="utf-8")
+    code, output = cli_run(*sample_args(tmp_path / "o"), "--config", str(config))
+    assert code == 2, output
+    assert "bank.yaml:4: rules.CARD-4PLUS.params:" in output and "{at_least} 不是本规则的参数" in output
+
+
 def test_bad_config_is_exit_2_with_file_line(cli_run, tmp_path: Path) -> None:
     config = tmp_path / "bank.yaml"
     config.write_text("rules:\n  CARD-4PLUS:\n    params: {at_leest: 3}\n", encoding="utf-8")

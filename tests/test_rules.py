@@ -112,3 +112,24 @@ def test_union_member_missing(pack_copy: Path) -> None:
 def test_disabling_unknown_rule_is_an_error() -> None:
     with pytest.raises(PackProblems, match="要停用的规则不存在：NOPE"):
         load_pack(disabled=["NOPE"])
+
+
+def test_title_placeholders_name_params_only(pack_copy: Path) -> None:
+    from cardaudit.rules import Threshold, fill_params
+
+    assert load_pack(pack_copy).by_id("CARD-OVER-LIMIT").heading == "同一客户借记卡超过4张（超限）"
+    params = Threshold(more_than=4)
+    assert fill_params("{limit}/{minimum}/{more_than}", params) == "4/5/4"
+    for bad in ("{at_least}", "{minimum.__class__}", "{__class__}", "{0}", "{}"):
+        with pytest.raises(ValueError, match="不是本规则的参数"):
+            fill_params(bad, params)
+    path = pack_copy / "agent_3plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("{minimum}", "{minimum.real}"),
+                    encoding="utf-8")
+    path = pack_copy / "phone_shared.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("description: >-",
+                                                             "description: >-\n  {years}"),
+                    encoding="utf-8")
+    assert _problems(pack_copy) == [
+        "agent_3plus.yaml:2: title: {minimum.real} 不是本规则的参数（可用：{at_least}、{minimum}、{limit}）",
+        "phone_shared.yaml:9: description: {years} 不是本规则的参数（可用：{at_least}、{scope}）"]

@@ -60,7 +60,7 @@ def record(target: str, *, records: list[dict[str, Any]],
         views: dict[str, dict[str, Any]] = {}
         rule = next((r for r in rules if r.figures.subjects == PROGRESS_FIGURE), None)
         if rule is not None:
-            parts = progress(ledger, run.run_id, rule.id, rule.title, entities)
+            parts = progress(ledger, run.run_id, rule.id, rule.heading, entities)
             views = {name: report_values(p) for name, p in parts.items()}
             if len(parts) > 1:
                 views[TOTAL_KEY] = report_values(total(list(parts.values())))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cardaudit.engine import AuditResult, EntityResult, RuleOutcome
-from cardaudit.figures import FIGURES
+from cardaudit.figures import figures_for
 
 TOTAL_NAME = "合计"
 TOTAL_TITLE = "各法人机构（合计）"
@@ -58,7 +58,7 @@ def entity_table(result: AuditResult) -> list[dict[str, object]]:
         rows.append({"key": key, "label": label, "unit": "条",
                      "cells": [str(e.rows[key]) for e in result.entities],
                      "total": str(total["rows"][key])})  # type: ignore[index]
-    for figure in FIGURES:
+    for figure in figures_for(result.pack.figure_thresholds()):
         rows.append({"key": figure.key, "label": figure.label, "unit": figure.unit,
                      "cells": [_cell(e.statistics.get(figure.key)) for e in result.entities],
                      "total": _cell(total["statistics"].get(figure.key))})  # type: ignore[attr-defined]

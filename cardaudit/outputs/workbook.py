@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from cardaudit.engine import AuditResult
-from cardaudit.figures import FIGURES, OFFLINE_METHOD
+from cardaudit.figures import OFFLINE_METHOD, figures_for
 from cardaudit.outputs.consolidated import entity_table
 from cardaudit.outputs.files import atomic_path
 from cardaudit.report import UNMASKED_BANNER
@@ -102,12 +102,12 @@ def _summary_sheet(book: Any, result: AuditResult, pack: RulePack, as_of: str,
                   for e in result.entities]
         total = sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None
         threshold = rule.parsed_params().describe("张")  # type: ignore[attr-defined]
-        for col, value in enumerate([rule.id, rule.title, rule.severity, threshold, *counts, total]):
+        for col, value in enumerate([rule.id, rule.heading, rule.severity, threshold, *counts, total]):
             _cell(sheet, row, col, "（未执行）" if value is None else value)
     row += 2
     for col, text in enumerate(["统计项", "口径", "方法"]):
         _cell(sheet, row, col, text, formats["header"])
-    for figure in FIGURES:
+    for figure in figures_for(pack.figure_thresholds()):
         row += 1
         for col, text in enumerate([figure.label, figure.definition,
                                     OFFLINE_METHOD.get(figure.key, "")]):
