@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,8 @@ def entity_step(name: str, index: int, count: int, rule: str | None,
     return f"审计法人机构 {index + 1}/{count}：{name}{size}" + (f" · 规则 {rule}" if rule else "")
 
 NO_ENTITY = -1
+# Parked CSV streams open at once (a process may open about 1,000 files in all).
+MAX_OPEN_PARKED = 256
 
 
 @dataclass
@@ -254,18 +256,25 @@ def park_csv(sources: list[load.CsvChunks], folder: Path,
                 except load.RereadCsv:  # the encoding was switched: read the file again
                     index.clear()
                     index.update(known)
-            for code, (path, count) in parked.items():
-                rows[code] = rows.get(code, 0) + count
-                pieces.setdefault(code, []).append((path, source.display))
+            for code, files in parked.items():
+                for path, count in files:
+                    rows[code] = rows.get(code, 0) + count
+                    pieces.setdefault(code, []).append((path, source.display))
     load.check_distinct_files([(s.display, s.sha256) for s in sources])
     return Parked(list(index), rows, pieces, [s.info() for s in sources])
 
 
 def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folder: Path,
-               pool: ThreadPoolExecutor, say: Callable[[str], None]) -> dict[int, tuple[Path, int]]:
-    """Park one file's rows: an Arrow stream per legal-entity code, rows in file order."""
+               pool: ThreadPoolExecutor, say: Callable[[str], None]
+               ) -> dict[int, list[tuple[Path, int]]]:
+    """Park one file's rows: Arrow streams per legal-entity code, rows in file order.
+
+    At most MAX_OPEN_PARKED streams are open at once (the process may open ~1,000 files): when
+    a new code would exceed it, the open streams are closed and a code seen again continues in a
+    new file, so an export with thousands of legal-entity spellings parks as well as one with two.
+    """
     writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
-    parked: dict[int, tuple[Path, int]] = {}
+    parked: dict[int, list[list[Any]]] = {}  # code -> [[path, rows], ...] in file order
     done = False
     try:
         for columns, numbers in source.chunks(pool):
@@ -275,20 +284,26 @@ def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folde
             for code, rows in _positions(codes).items():
                 part = table if len(rows) == table.num_rows else table.take(pa.array(rows))
                 if code not in writers:
-                    path = folder / f"rows-{number}-{code + 1}.arrow"
+                    if len(writers) >= MAX_OPEN_PARKED:
+                        for writer in writers.values():
+                            writer.close()
+                        writers.clear()
+                    files = parked.setdefault(code, [])
+                    path = folder / f"rows-{number}-{code + 1}-{len(files)}.arrow"
                     writers[code] = pa.ipc.new_stream(str(path), part.schema)
-                    parked[code] = (path, 0)
+                    files.append([path, 0])
                 writers[code].write_table(part)
-                parked[code] = (parked[code][0], parked[code][1] + part.num_rows)
+                parked[code][-1][1] += part.num_rows
             say(f"读取导出文件 {source.display}：已读 {source.rows:,} 条")
         done = True
     finally:
         for writer in writers.values():
             writer.close()
         if not done:
-            for path, _count in parked.values():
-                path.unlink(missing_ok=True)
-    return parked
+            for files in parked.values():
+                for path, _count in files:
+                    path.unlink(missing_ok=True)
+    return {code: [(path, count) for path, count in files] for code, files in parked.items()}
 
 
 def parked_frame(parked: Parked, code: int, order: list[str]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pytest
 from helpers import generated_parquet, with_entity
 from test_audit_truth import assert_matches_truth
 
-from cardaudit import load, schema
+from cardaudit import load, schema, stream
 from cardaudit.config import resolve_pack
 from cardaudit.job import AuditOptions, run_audit
 
@@ -86,15 +86,21 @@ def test_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path) -> Non
     assert len(rules) == 3 and rules[0].startswith(entities[0])  # per entity with rows, per rule
 
 
-@pytest.mark.parametrize("chunk", [None, 20_000])
+@pytest.mark.parametrize(("chunk", "open_files"), [(None, 256), (20_000, 256), (20_000, 2)])
 def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
-                                                         chunk: int | None) -> None:
+                                                         chunk: int | None, open_files: int) -> None:
     """The same rows as one GB18030 CSV: read a chunk at a time (one, or about 40) and parked by
     entity, then normalised and audited entity by entity, with the same outputs as the whole
-    audit and the same quarantine counts."""
+    audit and the same quarantine counts. With 2 parked files open at most, the 4 entity codes
+    keep closing and reopening their files (each entity's rows then lie in many pieces)."""
     if chunk:
         monkeypatch.setattr(load, "CSV_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(stream, "MAX_OPEN_PARKED", open_files)
+    pieces: list[int] = []
+    parked_frame = stream.parked_frame
+    monkeypatch.setattr(stream, "parked_frame", lambda parked, code, order: (
+        pieces.append(len(parked.pieces[code])), parked_frame(parked, code, order))[1])
     text = io.BytesIO()
     pacsv.write_csv(pq.read_table(dataset / "export"), text)
     export = tmp_path / "export.csv"
@@ -110,6 +116,7 @@ def test_a_gb18030_csv_by_entity_equals_the_whole_export(dataset: Path, tmp_path
     assert len(reads) == 1 if chunk is None else len(reads) > export.stat().st_size // chunk
     assert reads[-1].endswith(f"已读 {whole[0]['rows']['read']:,} 条")
     assert not list(tmp_path.glob("**/cardaudit-findings-*"))  # parked rows removed
+    assert len(pieces) == 4 and (max(pieces) > 5 if open_files == 2 else max(pieces) == 1), pieces
 
 
 def test_a_csv_guessed_utf8_then_gb18030_is_parked_again(dataset: Path, tmp_path: Path,
