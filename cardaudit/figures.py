@@ -85,7 +85,6 @@ _TEMPLATES: tuple[Figure, ...] = (
 )
 
 
-
 def figures_for(least: Mapping[str, int]) -> tuple[Figure, ...]:
     """The figures, labels stating the thresholds in force (`least`: figure key -> smallest
     count flagged, as `RulePack.figure_thresholds` gives; a missing key keeps the default)."""

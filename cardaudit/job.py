@@ -239,10 +239,22 @@ def run_audit(options: AuditOptions, progress: Progress | None = None,
     baseline = diff.load_run(options.baseline) if options.baseline else None
     computed = (compute or compute_pandas)(options, say, notices)
     try:
+        _check_not_empty(computed.files, notices)
         return _outputs(options, computed, key, baseline, notices, say)
     finally:
         if computed.spill is not None:
             shutil.rmtree(computed.spill, ignore_errors=True)
+
+
+def _check_not_empty(files: list[load.FileInfo], notices: list[str]) -> None:
+    """A header-only export must not become a report of zeros that could be filed: no rows at
+    all is an error; a header-only file among others is named in a notice."""
+    empty = [f.path for f in files if f.rows == 0]
+    if files and len(empty) == len(files):
+        raise InputError(f"导出文件 {'、'.join(empty)} 只有表头、没有数据行，不能据此出具自查报告"
+                         "（各项数字将全部为零）。请检查导出条件（截止日期、机构范围、工作表）后重新导出。")
+    for name in empty:
+        notices.append(f"导出文件 {name} 只有表头、没有数据行，未计入任何记录；请确认该文件的导出是否完整。")
 
 
 def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,

@@ -126,7 +126,7 @@ class AccountClassParams(_Strict):
 
     def placeholders(self) -> dict[str, str]:
         """{limits} for a title: 'Ⅰ类户超过1个、Ⅱ类户超过5个或Ⅲ类户超过5个'."""
-        parts = [f"{ROMAN[k]}类户超过{v}个" for k, v in self.most.items()]
+        parts = [f"{ROMAN[k]}类户超过{v}个" for k, v in self.most.items()] or ["账户类别无上限"]
         text = parts[-1] if len(parts) < 2 else "、".join(parts[:-1]) + "或" + parts[-1]
         return {"limits": text}
 

@@ -359,12 +359,20 @@ def test_empty_file(audit, tmp_path, data):
 
 
 @pytest.mark.parametrize(("encoding", "ending"), [("utf-8", "\n"), ("gbk", "\r\n"), ("gbk", "")])
-def test_header_only_file_completes_with_zero_rows(audit, tmp_path, encoding, ending):
+def test_header_only_export_is_exit_2_not_a_report_of_zeros(audit, tmp_path, encoding, ending):
     path = write(tmp_path / "h.csv", (",".join(HEADER) + ending).encode(encoding))
     outcome = audit(path)
-    assert_completed(outcome, 0)
-    assert outcome.statistics["debit_cards"] == 0
-    assert outcome.table("findings.csv") == []
+    assert_error(outcome, "h.csv", "只有表头", "没有数据行", "重新导出")
+
+
+def test_header_only_file_among_others_is_named_in_a_notice(audit, tmp_path):
+    empty = write(tmp_path / "h.csv", (",".join(HEADER) + "\n").encode("gbk"))
+    full = write(tmp_path / "b.csv", csv_bytes([record(i) for i in range(1, 4)], encoding="gbk"))
+    outcome = audit(empty, full)
+    assert_completed(outcome, 3)
+    assert [n for n in outcome.summary["notices"] if "h.csv" in n] == [
+        "导出文件 h.csv 只有表头、没有数据行，未计入任何记录；请确认该文件的导出是否完整。"]
+    assert "h.csv 只有表头" in outcome.output
 
 
 @pytest.mark.parametrize("delimiter", [",", "\t", ";"])
