@@ -21,6 +21,7 @@ from cardaudit.ledger import (
     CLOSED,
     OWN_WILL,
     PENDING,
+    RESOLVED,
     STOPPED,
     UNREACHABLE,
 )
@@ -139,6 +140,36 @@ def test_import_rejects_bad_rows_applies_the_rest_and_is_idempotent(
     assert "filled.xlsx 第3行「核查结果」列：「已核实」不是允许的核查结果" in output
     # Through the CLI "today" is the real date (after 2026-11-20): that row now goes in.
     assert "有 7 行未导入" in output and "更新 1，" in output
+
+
+def test_a_stale_worklist_cannot_reopen_a_resolved_finding(monkeypatch, capsys, tmp_path) -> None:
+    """A worklist exported before an audit that no longer finds a customer must not turn that
+    finding's 已整改 back into an open outcome."""
+    target = str(tmp_path / "l.db")
+    audited(monkeypatch, capsys, tmp_path, target)
+    path = worklists(monkeypatch, capsys, target, tmp_path / "w")[0]
+    book = openpyxl.load_workbook(path)
+    sheet = book["核查清单"]
+    col = {c.value: i + 1 for i, c in enumerate(sheet[1])}
+    stale, kept = sheet.cell(2, col["指纹"]).value, sheet.cell(3, col["指纹"]).value
+    for r in (2, 3):
+        sheet.cell(r, col["核查结果"]).value = UNREACHABLE
+        sheet.cell(r, col["联系日期"]).value = "2026-11-03"
+    filled = tmp_path / "filled.xlsx"
+    book.save(filled)
+    ledger = open_ledger(target, create=False)
+    with ledger.transaction() as conn:  # as a later audit that no longer finds it records it
+        conn.execute(findings.update().where(findings.c.fingerprint == stale)
+                     .values(status=RESOLVED))
+    report = import_worklist(ledger, filled, "张三", today=date(2026, 11, 10))
+    assert [(p.row, p.column) for p in report.problems] == [(2, "核查结果")]
+    assert "已整改" in report.problems[0].message and "重新导出" in report.problems[0].message
+    assert report.changed == 1
+    with ledger.engine.connect() as conn:
+        status = dict(conn.execute(sa.select(findings.c.fingerprint, findings.c.status)
+                                   .where(findings.c.fingerprint.in_([stale, kept]))).all())
+    assert status == {stale: RESOLVED, kept: UNREACHABLE}
+    ledger.dispose()
 
 
 def test_worklist_without_the_outcome_column_is_refused(monkeypatch, capsys, tmp_path) -> None:

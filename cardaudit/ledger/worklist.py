@@ -355,6 +355,11 @@ def import_worklist(ledger: Ledger, path: Path, actor: str,
                 report.problems.append(Problem(e.row, "指纹", f"{e.fingerprint} 不在此台账中："
                                                "清单是否来自另一个台账？"))
                 continue
+            if current.status == RESOLVED:  # a worklist exported before that audit
+                report.problems.append(Problem(e.row, "核查结果", "该事项已由其后的审计判定为"
+                                               "「已整改」（不再发现），此清单已过期：请删除该行，"
+                                               "或重新导出核查清单。"))
+                continue
             if e.against is not None and e.against > current.card_count:
                 report.problems.append(Problem(e.row, "非本人意愿卡数",
                                                f"{e.against} 超过该事项的卡数 {current.card_count}。"))
