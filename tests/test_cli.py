@@ -190,11 +190,12 @@ def test_config_file_layers_over_the_pack_and_is_recorded(cli_run, tmp_path: Pat
 
 def test_report_states_the_thresholds_in_force(cli_run, tmp_path: Path) -> None:
     """A bank that sets its own thresholds gets them stated in every label, title and sentence
-    of the filing, not the defaults its figures were no longer counted by."""
+    of the filing, not the defaults its figures were no longer counted by. (A bound given in the
+    config replaces the rule file's other bound: at_least 8 over a file's more_than 4.)"""
     config = tmp_path / "bank.yaml"
     config.write_text("rules:\n  CARD-4PLUS: {params: {at_least: 6}}\n"
-                      "  CARD-OVER-LIMIT: {params: {at_least: 8, more_than: null}}\n"
-                      "  AGENT-3PLUS: {params: {more_than: 4, at_least: null}}\n"
+                      "  CARD-OVER-LIMIT: {params: {at_least: 8}}\n"
+                      "  AGENT-3PLUS: {params: {more_than: 4}}\n"
                       "  LISTED-2PLUS: {params: {at_least: 3}}\n"
                       "  ACCOUNT-CLASS-LIMIT: {params: {most: {I: 1}}}\n", encoding="utf-8")
     code, output = cli_run(*sample_args(tmp_path / "b"), "--config", str(config), "--format",
