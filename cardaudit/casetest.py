@@ -71,7 +71,7 @@ def run_case(pack: RulePack, rule: Rule, case: Case, as_of: date | None = None) 
     as_of = as_of or date.today()
     result = CaseResult(rule.id, case.name)
     settings = pack.settings.model_copy(update=case.settings) if case.settings else pack.settings
-    tested = rule.model_copy(update={"params": {**rule.params, **case.params}, "enabled": True})
+    tested = rule.model_copy(update={"params": rule.merged_params(case.params), "enabled": True})
     rules = [tested if r.id == rule.id else r for r in pack.rules]
     case_pack = type(pack)(meta=pack.meta.model_copy(update={"settings": settings}),
                            rules=rules, hash=pack.hash)

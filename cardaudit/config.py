@@ -22,13 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cardaudit.errors import RuleError
 from cardaudit.rules import (
-    PARAMS_BY_KIND,
     SEVERITIES,
     SEVERITY_ALIASES,
     PackProblems,
     Problem,
     RulePack,
-    Threshold,
     _compose,
     _line_of,
     _validation_problems,
@@ -114,12 +112,7 @@ def apply_config(pack: RulePack, loaded: LoadedConfig) -> RulePack:
         if override is None:
             rules.append(rule)
             continue
-        params = {**rule.params, **override.params}
-        if PARAMS_BY_KIND[rule.kind] is Threshold:  # one bound replaces the other
-            for bound, other in (("at_least", "more_than"), ("more_than", "at_least")):
-                if bound in override.params and other not in override.params:
-                    params.pop(other, None)
-        update: dict[str, Any] = {"params": params}
+        update: dict[str, Any] = {"params": rule.merged_params(override.params)}
         if override.severity is not None:
             severity = SEVERITY_ALIASES.get(override.severity, override.severity)
             if severity not in SEVERITIES:

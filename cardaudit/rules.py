@@ -87,12 +87,20 @@ class NameMismatchParams(_Strict):
     min_names: Annotated[int, Field(ge=2)] = 2
     scope: Scope = "counted"
 
+    @property
+    def minimum(self) -> int:
+        return self.min_names
+
     def describe(self, unit: str = "") -> str:
         return f"同一客户{self.min_names}个（含）以上不同姓名；范围：{SCOPE_TEXT[self.scope]}"
 
 
 class ListedHoldingParams(_Strict):
     at_least: Annotated[int, Field(ge=1)] = 2
+
+    @property
+    def minimum(self) -> int:
+        return self.at_least
 
     def describe(self, unit: str = "") -> str:
         return f"名单客户持有{self.at_least}个（含）以上计入的借记卡账户"
@@ -239,10 +247,19 @@ class Rule(_Strict):
             raise ValueError(f"未知的检查类型 kind「{self.kind}」；可用：{'、'.join(PARAMS_BY_KIND)}")
         return self
 
+    def merged_params(self, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        """The rule file's params with a case's or config's overrides; a count bound given
+        there (at_least or more_than) replaces the file's other bound."""
+        merged = {**self.params, **(overrides or {})}
+        if PARAMS_BY_KIND[self.kind] is Threshold:
+            for bound, other in (("at_least", "more_than"), ("more_than", "at_least")):
+                if bound in (overrides or {}) and other not in (overrides or {}):
+                    merged.pop(other, None)
+        return merged
+
     def parsed_params(self, overrides: dict[str, Any] | None = None) -> BaseModel:
         """The params validated against the kind's model (overrides from a case or config)."""
-        merged = {**self.params, **(overrides or {})}
-        return PARAMS_BY_KIND[self.kind].model_validate(merged)
+        return PARAMS_BY_KIND[self.kind].model_validate(self.merged_params(overrides))
 
     @property
     def heading(self) -> str:
@@ -310,19 +327,14 @@ class RulePack:
         return [r for r in self.rules if r.enabled]
 
     def figure_thresholds(self) -> dict[str, int]:
-        """Report figure -> the smallest count its rule flags (cards, accounts or names), so that
-        figure labels state the threshold in force (`cardaudit.figures.figures_for`)."""
+        """Report figure -> the smallest count its rule flags (`minimum`: cards, accounts or
+        names), so that figure labels state the threshold in force (`figures.figures_for`)."""
         least: dict[str, int] = {}
         for rule in [*self.enabled(), *self.rules]:
             key = rule.figures.subjects
-            if key is None or key in least:
-                continue
-            params = rule.parsed_params()
-            for name in ("minimum", "at_least", "min_names"):
-                value = getattr(params, name, None)
-                if isinstance(value, int):
-                    least[key] = value
-                    break
+            minimum = getattr(rule.parsed_params(), "minimum", None)
+            if key is not None and key not in least and minimum is not None:
+                least[key] = minimum
         return least
 
     def by_id(self, rule_id: str) -> Rule:
@@ -501,10 +513,13 @@ def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> Ru
                 if not case.params:
                     continue
                 try:
-                    rule.parsed_params(case.params)
+                    fill_params(rule.title, rule.parsed_params(case.params))
                 except ValidationError as exc:
                     problems.extend(_validation_problems(path, node, exc,
                                                          ("cases", i, "params")))
+                except ValueError as exc:  # the case leaves a title placeholder unset
+                    problems.append(Problem(path, _line_of(node, ("cases", i, "params")),
+                                            f"cases[{i}].params: title: {exc}"))
         if rule.id in seen:
             first = seen[rule.id]
             problems.append(Problem(path, line, f"规则编号 {rule.id} 重复（已在 "

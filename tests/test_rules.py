@@ -133,3 +133,23 @@ def test_title_placeholders_name_params_only(pack_copy: Path) -> None:
     assert _problems(pack_copy) == [
         "agent_3plus.yaml:2: title: {minimum.real} 不是本规则的参数（可用：{at_least}、{minimum}、{limit}）",
         "phone_shared.yaml:9: description: {years} 不是本规则的参数（可用：{at_least}、{scope}）"]
+
+
+def test_a_case_bound_replaces_the_files_and_must_keep_the_title_filled(pack_copy: Path) -> None:
+    """A case's at_least replaces the file's more_than (as a config's does); a title naming the
+    bound the case drops is a rules-check problem at the case, not a crash when the case runs."""
+    path = pack_copy / "card_over_limit.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "  - name: five_cards_breach\n", "  - name: five_cards_breach\n    params: {at_least: 5}\n")
+    path.write_text(text, encoding="utf-8")
+    from cardaudit.casetest import run_case
+
+    pack = load_pack(pack_copy)
+    rule = pack.by_id("CARD-OVER-LIMIT")
+    assert rule.parsed_params(rule.cases[0].params).minimum == 5  # not "both bounds set"
+    assert run_case(pack, rule, rule.cases[0]).passed  # five cards, at_least 5: flagged
+    path.write_text(text.replace("超过{limit}张（超限）", "超过{more_than}张（超限）", 1),
+                    encoding="utf-8")
+    assert _problems(pack_copy) == [
+        "card_over_limit.yaml:14: cases[0].params: title: {more_than} 不是本规则的参数"
+        "（可用：{at_least}、{minimum}、{limit}）"]
