@@ -415,11 +415,9 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     # Non-resident rows are never classified: their class is NA.
     other_ids = not is_resident.all()  # else nothing to blank (and no copy of the column)
     id_class = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
-    id18 = ids["id18"].where(is_resident) if other_ids else ids["id18"]
     customer_id = jobs["customer_id"].result()
-    person_key = _person_keys(id18, customer_id)
-    person_codes, keys["person_code"] = _person_codes(id18, person_key,
-                                                      ids["id18_group"].to_numpy())
+    person_key, person_codes, keys["person_code"] = _persons(
+        ids["id18"], is_resident, customer_id, ids["id18_group"].to_numpy())
 
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
@@ -441,7 +439,6 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     out["is_resident"] = kept(is_resident)
     out["id_norm"] = ids["id_norm"]
     out["id_class"] = id_class
-    out["id18"] = id18
     out["region_unknown"] = kept(ids["region_unknown"].to_numpy(dtype=bool) & is_resident)
     out["person_key"] = person_key
     out["person_code"] = kept(person_codes)
@@ -485,19 +482,20 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
     return _to_series(pc.replace_with_mask(keys, mask, fallback), id18.index)
 
 
-def _person_codes(id18: pd.Series, person_key: pd.Series,
-                  id18_group: np.ndarray) -> tuple[np.ndarray, Distinct]:
-    """Codes equal iff the person keys are: the 18-digit numbers coded by the groups `classify`
-    found once per distinct number (`id18_group`, made dense here; no hashing per row), then
-    the customer-number keys. Which number gets which code follows no order: every figure and
-    finding is by content."""
-    has = id18.notna().to_numpy()
+def _persons(id18: pd.Series, is_resident: np.ndarray, customer_id: pd.Series,
+             id18_group: np.ndarray) -> tuple[pd.Series, np.ndarray, Distinct]:
+    """Each row's person key (`_person_keys` of the resident rows' 18-digit numbers), its code,
+    and the distinct keys by code. Codes are equal iff the keys are: the 18-digit numbers are
+    coded by the groups `classify` found once per distinct number (`id18_group`, made dense
+    here; no hashing per row), then the customer-number keys. The keys are then taken from the
+    distinct ones by code, never built row by row. Which key gets which code follows no order:
+    every figure and finding is by content."""
+    has = id18.notna().to_numpy() & is_resident
     rows = np.flatnonzero(has)
-    if not len(rows):
-        return factorize(person_key)
     groups = id18_group[rows]
-    if groups.min() < 0:  # not expected (every id18 has a group): code the texts instead
-        return factorize(person_key)
+    if not len(rows) or groups.min() < 0:  # (every id18 is expected to have a group)
+        person_key = _person_keys(id18.where(has), customer_id)
+        return person_key, *factorize(person_key)
     used = np.zeros(int(groups.max()) + 1, dtype=bool)
     used[groups] = True
     dense = np.cumsum(used) - 1
@@ -506,12 +504,13 @@ def _person_codes(id18: pd.Series, person_key: pd.Series,
     codes[rows] = number_codes
     row_of = np.empty(int(used.sum()), dtype=np.int64)
     row_of[number_codes] = rows  # a row of each number (they all hold the same text)
-    uniques = _whole(_arrow(person_key)).take(pa.array(row_of)).cast(pa.large_string())
+    uniques = _whole(_arrow(id18)).take(pa.array(row_of)).cast(pa.large_string())
     if len(rows) < len(has):
-        rest_codes, rest_uniques = factorize(person_key[~has])
+        rest_codes, rest_uniques = factorize(PERSON_KEY_CUSTOMER_PREFIX + customer_id[~has])
         codes[~has] = np.where(rest_codes >= 0, rest_codes + len(uniques), -1)
-        uniques = pa.concat_arrays([uniques, rest_uniques.arrow])
-    return codes, Distinct(uniques)
+        uniques = pa.concat_arrays([uniques, rest_uniques.arrow.cast(pa.large_string())])
+    person_key = _to_series(uniques.take(pa.array(codes, mask=codes < 0)), id18.index)
+    return person_key, codes, Distinct(uniques)
 
 
 # Columns that decide which of several rows with one card number is audited.
@@ -559,10 +558,12 @@ def _repeated_cards(cards: pd.Series, numbers: np.ndarray | None, entity: np.nda
 
 def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
     """The first reason each row cannot be audited, or NA; checks run in a fixed order."""
-    reason = pd.Series(pd.NA, index=out.index, dtype="str")
+    # Each row's reason as a number (0: none, k: the k-th of QUARANTINE_REASONS), texts at the end.
+    number = np.zeros(len(out), dtype=np.int8)
+    numbers_of = {key: i + 1 for i, key in enumerate(QUARANTINE_REASONS)}
 
     def mark(mask: np.ndarray, key: str) -> None:
-        reason[mask & reason.isna().to_numpy()] = QUARANTINE_REASONS[key]
+        number[mask & (number == 0)] = numbers_of[key]
 
     mark(out["card_no"].isna().to_numpy(), "card_empty")
     numbers = _card_numbers(out["card_no"])
@@ -575,7 +576,7 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
     mark(out["branch"].isna().to_numpy(), "branch_empty")
     mark(out["person_key"].isna().to_numpy(), "no_person")
     # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
-    ok = reason.isna().to_numpy()
+    ok = number == 0
     dup, pair = _repeated_cards(out["card_no"], numbers, out["entity_code"].to_numpy(), ok)
     if dup.any():
         # Of rows sharing a card, keep the one first by content (not by input order), so the
@@ -589,4 +590,5 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
         keep = content["_row"].to_numpy()[~content["_pair"].duplicated().to_numpy()]
         dup[keep] = False
     mark(dup, "card_duplicate")
-    return reason
+    texts = pa.array([None, *QUARANTINE_REASONS.values()], pa.large_string())
+    return _to_series(texts.take(pa.array(number)), out.index)
