@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
-from cardaudit.normalize import Normalised, as_text, quarantine_order, sort_order
+from cardaudit.normalize import Normalised, gather, quarantine_order, sort_order
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -174,7 +174,7 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
                         full[SOURCE_ROW].to_numpy()[rows]])
     rows, part = rows[order], part[order]
     present = [c for c in (*DISPLAY_COLUMNS, SOURCE_ROW) if c in full]
-    taken = as_text(full[present].take(rows).reset_index(drop=True))
+    taken = gather(full, present, rows)
 
     def per_part(values: list[str]) -> pd.Series:
         """One text per rule, repeated over its rows (taken by Arrow from the few texts)."""
