@@ -170,8 +170,8 @@ def _by_group(codes: np.ndarray, uniques: Distinct, flag: np.ndarray, row_mask: 
     """
     if not flag.any():
         return _empty(kind)
-    valid = codes >= 0
-    rows = np.flatnonzero(row_mask & valid & flag[np.where(valid, codes, 0)])
+    # Code -1 (none) reads the False appended to the flags: no mask of valid codes is needed.
+    rows = np.flatnonzero(row_mask & np.append(flag, False)[codes])
     if len(rows) == 0:
         return _empty(kind)
     row_codes = codes[rows]

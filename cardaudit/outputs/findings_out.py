@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,21 @@ PARQUET_SCHEMA = pa.schema([
 ])
 
 
+def _sync_files(paths: list[Path]) -> None:
+    """Ask the disk to take the data written to these files so far. Only advisory: what the
+    process still buffers, and the files' metadata, are synced (os.fsync) before each file is
+    renamed into place, and a failure there is the one reported."""
+    sync = getattr(os, "fdatasync", None)  # Linux; elsewhere the final fsync does it all
+    if sync is None:
+        return
+    for path in paths:
+        try:
+            with open(path, "rb+") as handle:
+                sync(handle.fileno())
+        except OSError:
+            return
+
+
 class FindingsFiles:
     """findings.csv and (with the json format) findings.json and findings.parquet, written one
     legal entity at a time, so only one entity's findings are in memory.
@@ -301,6 +317,11 @@ class FindingsFiles:
     def __enter__(self) -> FindingsFiles:
         self.stack = ExitStack()
         tmp = [self.stack.enter_context(atomic_path(p)) for p in self.paths]
+        # Entered after the files: its thread is done before any of them is synced and renamed.
+        self.syncer = self.stack.enter_context(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardaudit-findings-sync"))
+        self.synced: Future[None] | None = None  # the early sync running, if any
+        self.tmp = tmp
         self.csv = self.stack.enter_context(open(tmp[0], "wb"))
         self.csv.write(codecs.BOM_UTF8)
         self.csv_schema: pa.Schema | None = None
@@ -321,6 +342,7 @@ class FindingsFiles:
         """
         if not self.json_files or not len(shown):
             self._add_csv(shown)
+            self._sync_early()
             return
         done = [self.pool.submit(self._add_csv, shown)]
         try:
@@ -334,6 +356,13 @@ class FindingsFiles:
         finally:
             for future in done:
                 future.result()
+        self._sync_early()
+
+    def _sync_early(self) -> None:
+        """Have the disk take what is written so far while the next entity is worked on (the
+        fsync before each file is renamed into place then has little left to wait for)."""
+        if self.synced is None or self.synced.done():
+            self.synced = self.syncer.submit(_sync_files, list(self.tmp))
 
     def _add_csv(self, shown: pd.DataFrame) -> None:
         table = neutralised(self.csv_frame(shown))
