@@ -25,8 +25,10 @@ _MAX_SERIAL = int((np.datetime64(f"{_MAX_YEAR}-12-31", "D") - _EXCEL_EPOCH).asty
 
 def parse_dates(values: pd.Series) -> pd.Series:
     """datetime64[ns] Series (NaT where the text is not a real date), same index."""
-    text = values.astype("str")
-    codes, uniques = pd.factorize(text)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the distinct texts are given
+        codes, uniques = values.cat.codes.to_numpy().astype(np.int64), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values.astype("str"))
     out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
     if len(uniques):
         distinct = _parse_distinct(pd.Series(np.asarray(uniques, dtype=object), dtype="str"))

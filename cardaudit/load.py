@@ -232,6 +232,25 @@ def column_text(column: pa.ChunkedArray | pa.Array, header: str, display: str) -
     return _arrow_text(column, header, display)
 
 
+def column_categories(column: pa.ChunkedArray, header: str, display: str) -> pa.ChunkedArray | None:
+    """A dictionary-encoded text column as the loader's text, still dictionary-encoded: each
+    chunk's distinct values are finished once (`column_text`: stripped, empty as null) and made
+    distinct again, so the pandas frame gets a Categorical of the very texts `column_text` gives.
+    None when the column is not dictionary-encoded text (the caller takes `column_text`)."""
+    kind = column.type
+    if not (pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                              or pa.types.is_large_string(kind.value_type))):
+        return None
+    chunks = []
+    for chunk in column.chunks:
+        texts = column_text(chunk.dictionary, header, display)
+        distinct = _single(pc.dictionary_encode(texts))  # two spellings may finish alike
+        chunks.append(pa.DictionaryArray.from_arrays(
+            distinct.indices.take(chunk.indices).cast(pa.int32()),
+            distinct.dictionary.cast(pa.large_string())))
+    return pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.large_string()))
+
+
 def load_blacklist(path: Path | str, encoding: str | None = None) -> LoadedExport:
     """Read a 惩戒名单 (blacklist) file: requires ``id_number``; other known columns are kept."""
     return load_table(
@@ -545,22 +564,62 @@ def files_frame(parts: Sequence[tuple[str, pa.Table]], order: Sequence[str]) -> 
     missing from some files is NA there."""
     tables = [table.append_column(schema.SOURCE_FILE, pa.chunked_array(
         [constant_text(name, table.num_rows)])) for name, table in parts]
+    if len(tables) > 1:
+        tables = _same_kinds(tables)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     present = set(table.column_names)
     return text_frame(table.select(
         [name for name in order if name in present] + [schema.SOURCE_FILE, schema.SOURCE_ROW]))
 
 
+def _same_kinds(tables: list[pa.Table]) -> list[pa.Table]:
+    """The tables with a column that is dictionary-encoded in some and plain text in others made
+    plain text in all, so that they can be concatenated."""
+    kinds: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for column in table.schema:
+            kinds.setdefault(column.name, set()).add(column.type)
+    mixed = {name for name, found in kinds.items() if len(found) > 1}
+    if not mixed:
+        return tables
+    out = []
+    for table in tables:
+        for name in mixed & set(table.column_names):
+            if pa.types.is_dictionary(table.schema.field(name).type):
+                i = table.schema.get_field_index(name)
+                table = table.set_column(i, name, table.column(i).cast(pa.large_string()))
+        out.append(table)
+    return out
+
+
+def _present_categories(values: pd.Series) -> pd.Series:
+    """A Categorical of text categories, only those some row holds (a Parquet row group's
+    dictionary also holds the values of rows not read)."""
+    codes = values.cat.codes.to_numpy()
+    categories = pd.Index(values.cat.categories.astype("str"), dtype="str")
+    present = np.bincount(codes.astype(np.int64) + 1, minlength=len(categories) + 1)[1:] > 0
+    if present.all() and values.cat.categories.dtype == "str":
+        return values
+    renumbered = np.where(present, np.cumsum(present) - 1, -1)
+    codes = np.where(codes >= 0, np.append(renumbered, -1)[codes], -1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories[present]),
+                     index=values.index)
+
+
 def text_frame(table: pa.Table) -> pd.DataFrame:
     """The loader's frame from an Arrow table of finished text columns, then the two source columns.
 
+    A dictionary-encoded column (see `column_categories`) becomes a Categorical of its texts.
     Shared with the Spark engine, which builds the same table from each legal entity's rows.
     """
     frame = table.to_pandas()
     # Arrow large_string converts to pandas' default str dtype; make sure of it (e.g. 0 rows).
     for name in frame.columns[:-1]:
-        if frame[name].dtype != "str":
-            frame[name] = frame[name].astype("str")
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            frame[name] = _present_categories(values)
+        elif values.dtype != "str":
+            frame[name] = values.astype("str")
     return frame
 
 

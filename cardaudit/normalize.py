@@ -238,15 +238,18 @@ def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: boo
     (no white space, nothing for NFKC to change): card, customer and phone numbers take it.
     Without `text` only the codes and distinct results are made (no per-row text).
     """
-    arr = _arrow(values)
-    if plain is not None and pc.all(pc.ascii_is_alnum(arr)).as_py():
-        done = plain(arr)
-        out = _to_series(done, values.index) if text else None
-        if not coded:
-            return out, None, None
-        codes, uniques = factorize(done)
-        return out, codes, uniques
-    encoded = _whole(pc.dictionary_encode(arr))
+    if isinstance(values.dtype, pd.CategoricalDtype):  # distinct values given: no hashing
+        encoded = _categories(values)
+    else:
+        arr = _arrow(values)
+        if plain is not None and pc.all(pc.ascii_is_alnum(arr)).as_py():
+            done = plain(arr)
+            out = _to_series(done, values.index) if text else None
+            if not coded:
+                return out, None, None
+            codes, uniques = factorize(done)
+            return out, codes, uniques
+        encoded = _whole(pc.dictionary_encode(arr))
     dictionary = fn(encoded.dictionary)
     out = _to_series(pc.take(dictionary, encoded.indices), values.index) if text else None
     if not coded:
@@ -257,6 +260,13 @@ def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: boo
     present = ~np.asarray(encoded.indices.is_null(), dtype=bool)
     codes = np.where(present, dict_codes[indices] if len(dict_codes) else -1, -1)
     return out, codes, uniques
+
+
+def _categories(values: pd.Series) -> pa.DictionaryArray:
+    """A Categorical column as an Arrow dictionary array over its categories' texts."""
+    codes = values.cat.codes.to_numpy()
+    texts = _whole(_arrow(pd.Series(values.cat.categories, dtype="str")))
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), texts)
 
 
 def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
@@ -366,6 +376,14 @@ def _in_set(values: pd.Series, members: list[str]) -> np.ndarray:
     return values.isin(wanted).to_numpy(dtype=bool, na_value=False)
 
 
+def _member(values: pd.Series, members: list[str]) -> np.ndarray:
+    """`_in_set(compact_text(values), members)`; for a Categorical, once per category."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return _in_set(compact_text(values), members)
+    found = _in_set(compact_text(pd.Series(values.cat.categories, dtype="str")), members)
+    return np.append(found, False)[values.cat.codes.to_numpy()]  # code -1 (NA): the False
+
+
 def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
               entity_name: str | None = None, consume: bool = False) -> Normalised:
     """Derive the audit columns, code the grouping keys and mark rows that cannot be audited.
@@ -384,6 +402,12 @@ def normalise(frame: pd.DataFrame, settings: Settings, as_of: date,
 # never read them (Parquet) or park them (CSV).
 UNREAD_COLUMNS = frozenset({"agent_name", "agent_id_type", "close_date", "channel"})
 
+# Columns of few distinct values. The entity-by-entity readers keep them dictionary-encoded
+# where the export stores them so (Parquet), and they reach `normalise` as Categoricals, which
+# it derives from their distinct values only; any column may also come as plain text.
+FEW_VALUES = frozenset({"legal_entity", "branch", "id_type", "account_class", "product",
+                        "status", "card_kind", "open_date"})
+
 # Raw columns whose derived (compacted) form is all the result keeps.
 _REPLACED = ("legal_entity", "branch", "card_no", "customer_id", "product")
 
@@ -401,8 +425,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         return frame[column] if column in frame else pd.Series(pd.NA, index=index, dtype="str")
 
     def member(column: str, members: list[str]) -> Future[np.ndarray] | None:
-        return pool.submit(lambda: _in_set(compact_text(frame[column]), members)) \
-            if column in frame else None
+        return pool.submit(_member, frame[column], members) if column in frame else None
 
     # Every derivation starts now; results are taken below in the frame's column order. The ID
     # numbers go first: the persons are derived from them here while the rest is still running.

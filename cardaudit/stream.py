@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from cardaudit import engine, load, verification
 from cardaudit.errors import InputError
-from cardaudit.normalize import UNREAD_COLUMNS, compact_text, normalise
+from cardaudit.normalize import FEW_VALUES, UNREAD_COLUMNS, compact_text, normalise
 from cardaudit.schema import SOURCE_ROW
 
 if TYPE_CHECKING:
@@ -178,18 +178,25 @@ def _rows_of(m: Member, positions: np.ndarray, pool: ThreadPoolExecutor) -> pa.T
         mask = pa.array(keep)
 
     def text(header: str) -> pa.Array | pa.ChunkedArray:
+        coded = header in few  # read dictionary-encoded (as Parquet mostly stores it)
+
         def read() -> pa.ChunkedArray:
             # Not memory-mapped: the pages would otherwise be read from disk inside later copies.
-            with pq.ParquetFile(m.path) as parquet:
+            with pq.ParquetFile(m.path, read_dictionary=[header] if coded else None) as parquet:
                 return parquet.read_row_groups(groups.tolist(), columns=[header],
                                                use_threads=False).column(0)
 
         column = _read(m, read)
         column = column.slice(int(local[0]), len(local)) if run else column.filter(mask)
-        return load.column_text(column, header, m.display)
+        categories = load.column_categories(column, header, m.display) if coded else None
+        return categories if categories is not None else load.column_text(column, header,
+                                                                          m.display)
 
     read = {name: header for name, header in m.headers.items() if name not in UNREAD_COLUMNS}
     headers = list(dict.fromkeys(read.values()))
+    # Headers whose every column holds few distinct values: their texts stay dictionary-encoded.
+    few = {h for h in headers
+           if all(name in FEW_VALUES for name, used in read.items() if used == h)}
     texts = dict(zip(headers, pool.map(text, headers), strict=True))
     columns = {name: texts[header] for name, header in read.items()}
     columns[SOURCE_ROW] = pa.array(positions + 2, pa.int64())
