@@ -288,6 +288,7 @@ def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folde
             table = pa.table({**{k: v for k, v in columns.items() if k not in UNREAD_COLUMNS},
                               SOURCE_ROW: pa.array(numbers, pa.int64())})
             codes = _spelling_codes(table.column("legal_entity"), index)
+            table = _few_values_encoded(table)
             for code, rows in _positions(codes).items():
                 part = table if len(rows) == table.num_rows else table.take(pa.array(rows))
                 if code not in writers:
@@ -311,6 +312,15 @@ def _park_file(source: load.CsvChunks, number: int, index: dict[str, int], folde
                 for path, _count in files:
                     path.unlink(missing_ok=True)
     return {code: [(path, count) for path, count in files] for code, files in parked.items()}
+
+
+def _few_values_encoded(table: pa.Table) -> pa.Table:
+    """The table with its FEW_VALUES columns dictionary-encoded: parked files shrink to a code
+    per row for them, and `normalise` reads their distinct values only."""
+    for i, name in enumerate(table.column_names):
+        if name in FEW_VALUES and not pa.types.is_dictionary(table.schema.field(i).type):
+            table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+    return table
 
 
 def parked_frame(parked: Parked, code: int, order: list[str]) -> pd.DataFrame:
