@@ -16,7 +16,14 @@ import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
-from cardaudit.normalize import Normalised, gather, quarantine_order, sort_order
+from cardaudit.normalize import (
+    Distinct,
+    Normalised,
+    gather,
+    person_texts,
+    quarantine_order,
+    sort_order,
+)
 from cardaudit.rules import RULE_FIGURES, Rule, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
 
@@ -127,7 +134,7 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
             statistics[rule.figures.cards] = hits.counted_cards
         if len(hits.rows):
             parts.append((rule, hits))
-    findings = _findings(parts, frame["_pos"].to_numpy(), full)
+    findings = _findings(parts, frame["_pos"].to_numpy(), full, keys["person_code"])
     unknown = frame["region_unknown"].to_numpy(dtype=bool)
     return EntityResult(
         name=name,
@@ -159,8 +166,9 @@ DISPLAY_COLUMNS = ("legal_entity", "branch", "person_key", "customer_id", "card_
 
 
 def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
-              full: pd.DataFrame) -> pd.DataFrame:
-    """The rows behind every rule's hits, in the fixed findings columns (one take of `full`)."""
+              full: pd.DataFrame, persons: Distinct) -> pd.DataFrame:
+    """The rows behind every rule's hits, in the fixed findings columns (one take of `full`;
+    person keys from their codes and `persons`)."""
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="str") for c in FINDING_COLUMNS})
     rows = np.concatenate([positions[h.rows] for _, h in parts])
@@ -175,6 +183,7 @@ def _findings(parts: list[tuple[Rule, Hits]], positions: np.ndarray,
     rows, part = rows[order], part[order]
     present = [c for c in (*DISPLAY_COLUMNS, SOURCE_ROW) if c in full]
     taken = gather(full, present, rows)
+    taken["person_key"] = _text(person_texts(full["person_code"].to_numpy()[rows], persons))
 
     def per_part(values: list[str]) -> pd.Series:
         """One text per rule, repeated over its rows (taken by Arrow from the few texts)."""

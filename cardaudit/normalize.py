@@ -63,14 +63,27 @@ class Normalised:
     @cached_property
     def audited(self) -> pd.DataFrame:
         """The auditable rows only (a copy: for tests and small inputs)."""
-        return as_text(self.frame.loc[self.good].reset_index(drop=True))
+        return self._with_person_keys(self.good).reset_index(drop=True)
 
     @cached_property
     def quarantined(self) -> pd.DataFrame:
         bad = ~self.good
-        out = as_text(self.frame.loc[bad].copy())
+        out = self._with_person_keys(bad)
         out["reason"] = self.reason[bad]
         return quarantine_order(out)
+
+    def _with_person_keys(self, rows: np.ndarray) -> pd.DataFrame:
+        """as_text of these rows, with each row's person key (the frame holds only its code)."""
+        out = as_text(self.frame.loc[rows].copy())
+        codes = out["person_code"].to_numpy()
+        out.insert(out.columns.get_loc("person_code"), "person_key",
+                   _to_series(person_texts(codes, self.keys["person_code"]), out.index))
+        return out
+
+
+def person_texts(codes: np.ndarray, persons: Distinct) -> pa.Array:
+    """The person keys of these person codes (null for -1)."""
+    return persons.arrow.take(pa.array(codes, mask=codes < 0))
 
 
 def quarantine_order(quarantined: pd.DataFrame) -> pd.DataFrame:
@@ -468,8 +481,8 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     other_ids = not is_resident.all()  # else nothing to blank (and no copy of the column)
     id_class = ids["id_class"].where(is_resident) if other_ids else ids["id_class"]
     customer_id = jobs["customer_id"].result()
-    person_key, person_codes, keys["person_code"] = _persons(
-        ids["id18"], is_resident, customer_id, ids["id18_group"].to_numpy())
+    person_codes, keys["person_code"] = _persons(ids["id18"], is_resident, customer_id,
+                                                 ids["id18_group"].to_numpy())
 
     out[SOURCE_FILE] = frame[SOURCE_FILE] if SOURCE_FILE in frame else pd.Series(
         "", index=index, dtype="str")
@@ -492,8 +505,7 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
     out["id_norm"] = ids["id_norm"]
     out["id_class"] = id_class
     out["region_unknown"] = kept(ids["region_unknown"].to_numpy(dtype=bool) & is_resident)
-    out["person_key"] = person_key
-    out["person_code"] = kept(person_codes)
+    out["person_code"] = kept(person_codes)  # the key texts: keys["person_code"]
     del ids
 
     coded("product")
@@ -520,7 +532,8 @@ def _normalise(frame: pd.DataFrame, settings: Settings, as_of: date, entity_name
         out["class_code"] = kept(class_codes)
     if "open_date" in frame:
         out["open_dt"] = jobs["open_dt"].result()
-    return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column), keys=keys)
+    return Normalised(frame=out, reason=_quarantine_reasons(out, has_entity_column,
+                                                            keys["person_code"]), keys=keys)
 
 
 def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
@@ -535,19 +548,17 @@ def _person_keys(id18: pd.Series, customer_id: pd.Series) -> pd.Series:
 
 
 def _persons(id18: pd.Series, is_resident: np.ndarray, customer_id: pd.Series,
-             id18_group: np.ndarray) -> tuple[pd.Series, np.ndarray, Distinct]:
-    """Each row's person key (`_person_keys` of the resident rows' 18-digit numbers), its code,
-    and the distinct keys by code. Codes are equal iff the keys are: the 18-digit numbers are
+             id18_group: np.ndarray) -> tuple[np.ndarray, Distinct]:
+    """Each row's person code and the distinct person keys by code (`_person_keys` of the
+    resident rows' 18-digit numbers). Codes are equal iff the keys are: the 18-digit numbers are
     coded by the groups `classify` found once per distinct number (`id18_group`, made dense
-    here; no hashing per row), then the customer-number keys. The keys are then taken from the
-    distinct ones by code, never built row by row. Which key gets which code follows no order:
-    every figure and finding is by content."""
+    here; no hashing per row), then the customer-number keys. No key text is made per row.
+    Which key gets which code follows no order: every figure and finding is by content."""
     has = id18.notna().to_numpy() & is_resident
     rows = np.flatnonzero(has)
     groups = id18_group[rows]
     if not len(rows) or groups.min() < 0:  # (every id18 is expected to have a group)
-        person_key = _person_keys(id18.where(has), customer_id)
-        return person_key, *factorize(person_key)
+        return factorize(_person_keys(id18.where(has), customer_id))
     used = np.zeros(int(groups.max()) + 1, dtype=bool)
     used[groups] = True
     dense = np.cumsum(used) - 1
@@ -556,13 +567,12 @@ def _persons(id18: pd.Series, is_resident: np.ndarray, customer_id: pd.Series,
     codes[rows] = number_codes
     row_of = np.empty(int(used.sum()), dtype=np.int64)
     row_of[number_codes] = rows  # a row of each number (they all hold the same text)
-    uniques = _whole(_arrow(id18)).take(pa.array(row_of)).cast(pa.large_string())
+    uniques = _whole(_arrow(id18).take(pa.array(row_of))).cast(pa.large_string())
     if len(rows) < len(has):
         rest_codes, rest_uniques = factorize(PERSON_KEY_CUSTOMER_PREFIX + customer_id[~has])
         codes[~has] = np.where(rest_codes >= 0, rest_codes + len(uniques), -1)
         uniques = pa.concat_arrays([uniques, rest_uniques.arrow.cast(pa.large_string())])
-    person_key = _to_series(uniques.take(pa.array(codes, mask=codes < 0)), id18.index)
-    return person_key, codes, Distinct(uniques)
+    return codes, Distinct(uniques)
 
 
 # Columns that decide which of several rows with one card number is audited.
@@ -608,7 +618,8 @@ def _repeated_cards(cards: pd.Series, numbers: np.ndarray | None, entity: np.nda
     return repeated, pair
 
 
-def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series:
+def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool,
+                        persons: Distinct) -> pd.Series:
     """The first reason each row cannot be audited, or NA; checks run in a fixed order."""
     # Each row's reason as a number (0: none, k: the k-th of QUARANTINE_REASONS), texts at the end.
     number = np.zeros(len(out), dtype=np.int8)
@@ -626,7 +637,7 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
     if has_entity_column:
         mark(out["legal_entity"].isna().to_numpy(), "entity_empty")
     mark(out["branch"].isna().to_numpy(), "branch_empty")
-    mark(out["person_key"].isna().to_numpy(), "no_person")
+    mark(out["person_code"].to_numpy() < 0, "no_person")
     # Duplicates are judged among otherwise auditable rows, first occurrence in input order kept.
     ok = number == 0
     dup, pair = _repeated_cards(out["card_no"], numbers, out["entity_code"].to_numpy(), ok)
@@ -635,6 +646,8 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool) -> pd.Series
         # figures never depend on row order even when the rows disagree.
         rows = np.flatnonzero(dup)
         content = as_text(out.iloc[rows][[c for c in _DUPLICATE_ORDER if c in out]].copy())
+        content.insert(0, "person_key", _to_series(
+            person_texts(out["person_code"].to_numpy()[rows], persons), content.index))
         content["_pair"] = pair[rows]
         content["_row"] = rows
         content = content.sort_values(["_pair", *content.columns[:-2]], kind="stable",

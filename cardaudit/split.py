@@ -30,7 +30,7 @@ import pyarrow as pa
 from cardaudit.blacklist import Blacklist
 from cardaudit.checks import EntityContext, Keys, run_check
 from cardaudit.engine import WORK_COLUMNS
-from cardaudit.normalize import Normalised
+from cardaudit.normalize import Normalised, person_texts
 from cardaudit.rules import Rule, RulePack
 
 # (name, the key columns whose hash places a row, the check kinds run in that pass)
@@ -61,6 +61,14 @@ def bucket_of(values: pd.Series | np.ndarray | pa.Array, buckets: int) -> np.nda
     return np.where(series.isna().to_numpy(), -1, (hashed % np.uint64(buckets)).astype(np.int64))
 
 
+def _key_values(normalised: Normalised, column: str) -> pd.Series | pa.Array:
+    """A key column of the normalised rows (person keys from their codes)."""
+    if column == "person_key":
+        return person_texts(normalised.frame["person_code"].to_numpy(),
+                            normalised.keys["person_code"])
+    return normalised.frame[column]
+
+
 def _pass_of(rule: Rule) -> str:
     for name, _, kinds in PASSES:
         if rule.kind in kinds:
@@ -82,10 +90,10 @@ def split_audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | N
     for name, columns, _ in PASSES:
         chosen = [r for r in rules if _pass_of(r) == name]
         chosen = [r for r in chosen if r.kind != "union"] + [r for r in chosen if r.kind == "union"]
-        present = [c for c in columns if c in full]
+        present = [c for c in columns if c in full or c == "person_key"]
         if not chosen or not present:
             continue
-        placed = [bucket_of(full[c], buckets) for c in present]
+        placed = [bucket_of(_key_values(normalised, c), buckets) for c in present]
         for b in range(buckets):
             positions = np.flatnonzero(in_entity & np.logical_or.reduce([p == b for p in placed]))
             frame = work.take(positions).reset_index(drop=True)
