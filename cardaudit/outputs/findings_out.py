@@ -55,7 +55,8 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) 
     triple = shown["rule_id"].astype("str") + "|" + shown["legal_entity"] + "|" + \
         shown["subject_key"]
     codes, uniques = pd.factorize(triple)
-    prints = key.digests(uniques).take(pa.array(codes))
+    # A list of Python strings: iterating the Index would box each value from Arrow, slowly.
+    prints = key.digests(uniques.tolist()).take(pa.array(codes))
     shown["subject"] = findings["subject_key"].astype("str")
     if not unmasked and len(findings):
         # A subject is masked once per finding (its rule gives its kind), then spread to its rows.
