@@ -295,8 +295,26 @@ def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
 
 def _ascii_upper(arr: pa.Array) -> pa.Array:
     """ASCII upper case; the array itself (no copy) when it has no lower-case letter."""
-    return pc.ascii_upper(arr) if pc.any(pc.match_substring_regex(arr, "[a-z]")).as_py() \
-        else arr
+    lower = any(((b >= 0x61) & (b <= 0x7A)).any() for _, b in text_chunks(arr))
+    return pc.ascii_upper(arr) if lower else arr
+
+
+def text_chunks(arr: pa.Array | pa.ChunkedArray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per chunk of a string or large_string array: each value's start offset into the bytes
+    given (len + 1 offsets), and the UTF-8 bytes of the chunk's values; no copy. A null may
+    hold bytes, so a scan of the bytes can only find too much, never too little."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    for chunk in chunks:
+        _, offsets, data = chunk.buffers()
+        if not len(chunk) or offsets is None:
+            continue
+        wide = pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type)
+        bounds = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[
+            chunk.offset:chunk.offset + len(chunk) + 1].astype(np.int64)
+        raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        out.append((bounds - bounds[0], raw[bounds[0]:bounds[-1]]))
+    return out
 
 
 def compact_coded(values: pd.Series, upper: bool = False, phone: bool = False,

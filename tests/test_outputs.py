@@ -314,3 +314,24 @@ def test_markdown_only_run_never_imports_the_heavy_renderers(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "report_合计.md").is_file()
+
+
+@pytest.mark.parametrize("storage", ["str", "object"])
+def test_every_formula_prefix_is_neutralised_and_nothing_else(storage: str) -> None:
+    """A cell starting with = + - @ TAB or CR gets a leading quote, wherever it stands in the
+    column; other cells, empty and missing cells stay as they are (also in a column with no
+    risky cell, which is passed through untouched)."""
+    from cardaudit.outputs.files import FORMULA_PREFIXES, neutralised
+
+    risky = [f"{p}SUM(A1)" for p in FORMULA_PREFIXES]
+    plain = ["客户=甲", "12-3", "", None, "4305**********1234", "'quoted", " =later"]
+    values = [*plain[:3], *risky[:3], *plain[3:], *risky[3:], "末尾"]
+    safe = (plain * 3)[:len(values)]
+    frame = pd.DataFrame({"mixed": pd.Series(values, dtype=storage),
+                          "safe": pd.Series(safe, dtype=storage),
+                          "number": pd.Series(range(len(values)))})
+    table = neutralised(frame)
+    assert table.column("mixed").to_pylist() == [
+        "'" + v if v in risky else (None if v is None else v) for v in values]
+    assert table.column("safe").to_pylist() == safe
+    assert table.column("number").to_pylist() == list(range(len(values)))

@@ -10,10 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from cardaudit.normalize import text_chunks
 
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -82,12 +85,27 @@ def neutralised(frame: pd.DataFrame) -> pa.Table:
     for column in text:
         i = table.schema.get_field_index(column)
         values = table.column(i)
+        if not _may_start_formula(values):
+            continue
         risky = pc.match_substring_regex(values, _FORMULA_START)
         if pc.any(risky).as_py():  # rare: only those cells are rewritten
             quoted = pc.binary_join_element_wise(pa.scalar("'", values.type), values,
                                                  pa.scalar("", values.type))
             table = table.set_column(i, table.field(i), pc.if_else(risky, quoted, values))
     return table
+
+
+_FORMULA_BYTES = np.array([ord(p) for p in FORMULA_PREFIXES], dtype=np.uint8)
+
+
+def _may_start_formula(values: pa.ChunkedArray) -> bool:
+    """Whether some value may start with one of FORMULA_PREFIXES (read from the first byte of
+    each non-empty value: every prefix is one ASCII byte)."""
+    for offsets, data in text_chunks(values):
+        starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+        if np.isin(data[starts], _FORMULA_BYTES).any():
+            return True
+    return False
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
