@@ -31,8 +31,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# The benchmark runs the installed command, exactly as a user does.
-CLI = [sys.executable, "-m", "cardaudit"]
+# The benchmark runs the installed command, exactly as a user does. -P: the current folder is
+# not put first on the module path, or `--against` would measure a checkout's own package from
+# its folder instead of the other version.
+CLI = [sys.executable, "-P", "-m", "cardaudit"]
 
 
 @dataclass
