@@ -6,6 +6,8 @@ card numbers are bank references, not personal data, and stay readable for remed
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pyarrow.compute as pc
 from cardaudit.idcard import mask_series as mask_ids
 from cardaudit.normalize import PERSON_KEY_CUSTOMER_PREFIX, text_scalar
 
-__all__ = ["mask_ids", "mask_names", "mask_phones", "mask_subjects"]
+__all__ = ["mask_ids", "mask_names", "mask_phones", "mask_subjects", "masked_once"]
 
 _STARS = np.array(["*" * n for n in range(64)], dtype=object)
 _SEP = pa.scalar("", pa.large_string())
@@ -32,6 +34,17 @@ def _series(arr: pa.Array, values: pd.Series) -> pd.Series:
 
 def _stars(lengths: np.ndarray) -> pa.Array:
     return pa.array(_STARS[np.clip(lengths, 0, len(_STARS) - 1)], type=pa.large_string())
+
+
+def masked_once(mask: Callable[[pd.Series], pd.Series], values: pd.Series) -> pd.Series:
+    """`mask(values)`, masking each distinct value once (the rows behind findings repeat each
+    person's name and ID number on every card)."""
+    arr = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    encoded = pc.dictionary_encode(arr)
+    distinct = mask(pd.Series(pd.array(encoded.dictionary, dtype="str")))
+    if_missing = mask(pd.Series([None], dtype="str")).iloc[0]
+    masked = pa.array(distinct, type=pa.large_string(), from_pandas=True).take(encoded.indices)
+    return _series(masked.fill_null(if_missing) if masked.null_count else masked, values)
 
 
 def mask_names(values: pd.Series) -> pd.Series:

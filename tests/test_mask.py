@@ -35,3 +35,19 @@ def test_masking_keeps_the_index_and_never_realigns_by_it() -> None:
     kinds = pd.Series(["phone", "person", "person"], index=[9, 4, 1])
     assert mask_subjects(subjects, kinds).tolist() == ["139****0001", "4305**********1235",
                                                        "C:9"]
+
+
+def test_masking_each_distinct_value_once_gives_every_row_its_mask() -> None:
+    """Repeated, missing and empty values, in any order: the same texts as masking row by row."""
+    from cardaudit.mask import mask_ids, mask_names, masked_once
+
+    names = pd.Series(["张三丰", None, "欧阳娜娜", "张三丰", "", "李", "欧阳娜娜", None, "王五"],
+                      dtype="str")
+    ids = pd.Series(["430522199001011234", None, "", "430522199001011234", "12345",
+                     "11010519491231002X", None, "430522199001011234", "x"], dtype="str",
+                    index=range(10, 19))
+    for mask, values in ((mask_names, names), (mask_ids, ids)):
+        once = masked_once(mask, values)
+        assert once.tolist() == mask(values).tolist()
+        assert once.index.equals(values.index) and once.dtype == "str"
+    assert masked_once(mask_names, names).tolist()[:4] == ["张*丰", "", "欧**娜", "张*丰"]

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from cardaudit import engine
 from cardaudit.fingerprint import RULE_TEXT, FingerprintKey
-from cardaudit.mask import mask_ids, mask_names, mask_subjects
+from cardaudit.mask import mask_ids, mask_names, mask_subjects, masked_once
 from cardaudit.normalize import pick_text, sort_order, text_scalar
 from cardaudit.outputs.files import CSV_OPTIONS, atomic_path, neutralised
 
@@ -64,8 +64,8 @@ def shown_findings(findings: pd.DataFrame, unmasked: bool, key: FingerprintKey) 
         subjects = mask_subjects(findings["subject_key"].take(heads),
                                  findings["subject_kind"].take(heads))
         shown["subject"] = pd.Series(subjects.array.take(codes), index=shown.index)
-        shown["name"] = mask_names(findings["name"])
-        shown["id_number"] = mask_ids(findings["id_number"])
+        shown["name"] = masked_once(mask_names, findings["name"])
+        shown["id_number"] = masked_once(mask_ids, findings["id_number"])
     shown["fingerprint"] = pd.Series(pd.array(prints, dtype="str"), index=shown.index)
     return shown
 
