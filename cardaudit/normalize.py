@@ -39,10 +39,11 @@ QUARANTINE_REASONS = {
     "card_duplicate": "卡号重复（同一法人机构内已出现，仅计一次）",
 }
 
-# Text columns factorised once into integer codes; every check groups on these codes.
-CODED = {"person_key": "person_code", "agent_key": "agent_code", "name_norm": "name_code",
-         "phone_norm": "phone_code", "branch": "branch_code", "product": "product_code",
-         "legal_entity": "entity_code"}
+# Text columns factorised once into integer codes; every check groups on these codes. Persons
+# are coded too (person_code), but their key texts exist only as the distinct ones
+# (keys["person_code"]; see `person_texts`), never as a column.
+CODED = {"agent_key": "agent_code", "name_norm": "name_code", "phone_norm": "phone_code",
+         "branch": "branch_code", "product": "product_code", "legal_entity": "entity_code"}
 
 
 @dataclass
@@ -594,8 +595,9 @@ def _persons(id18: pd.Series, is_resident: np.ndarray, customer_id: pd.Series,
 
 
 # Columns that decide which of several rows with one card number is audited.
-_DUPLICATE_ORDER = ("person_key", "name_norm", "branch", "product", "status", "open_date",
-                    "customer_id", "phone", "agent_key")
+# (After the person key, which is not a column: see `_quarantine_reasons`.)
+_DUPLICATE_ORDER = ("name_norm", "branch", "product", "status", "open_date", "customer_id",
+                    "phone", "agent_key")
 
 
 def _card_numbers(cards: pd.Series) -> np.ndarray | None:
@@ -664,7 +666,7 @@ def _quarantine_reasons(out: pd.DataFrame, has_entity_column: bool,
         # figures never depend on row order even when the rows disagree.
         rows = np.flatnonzero(dup)
         content = as_text(out.iloc[rows][[c for c in _DUPLICATE_ORDER if c in out]].copy())
-        content.insert(0, "person_key", _to_series(
+        content.insert(0, "person_key", _to_series(  # the first of the columns that decide
             person_texts(out["person_code"].to_numpy()[rows], persons), content.index))
         content["_pair"] = pair[rows]
         content["_row"] = rows

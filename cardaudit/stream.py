@@ -8,6 +8,8 @@ chunk at a time and its rows parked by legal entity in Arrow files (`park_csv`),
 back one entity at a time. An XLSX export (at most about a million rows a sheet), or a CSV that
 cannot be read in chunks (see `load.csv_chunks`), is read whole, then normalised and audited the
 same way, one entity's rows at a time.
+Columns of few distinct values (`normalize.FEW_VALUES`) stay dictionary-encoded on the way
+(read so from Parquet, parked so from CSV) and reach `normalise` as Categoricals.
 `engine.combine` gathers the results, as for the Spark engine. Source file names and row numbers
 are the pandas loader's.
 """
