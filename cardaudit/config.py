@@ -30,7 +30,6 @@ from cardaudit.rules import (
     _compose,
     _line_of,
     _validation_problems,
-    fill_params,
     load_pack,
 )
 from cardaudit.settings import Settings
@@ -127,13 +126,12 @@ def apply_config(pack: RulePack, loaded: LoadedConfig) -> RulePack:
             params = changed.parsed_params()
         except ValidationError as exc:
             problems.extend(_validation_problems(path, node, exc, ("rules", rule.id, "params")))
-        else:
-            try:  # the title states the threshold: it must still name a param that is set
-                fill_params(changed.title, params)
-            except ValueError as exc:
+        else:  # title and description state the threshold: they must name params still set
+            for name, why in changed.unfilled(params):
+                what = "标题" if name == "title" else "说明"
                 problems.append(Problem(path, _line_of(node, ("rules", rule.id, "params")),
-                                        f"rules.{rule.id}.params: 规则标题「{changed.title}」中的"
-                                        f"{exc}。请改用标题引用的参数，或在规则文件中修改标题"))
+                                        f"rules.{rule.id}.params: 规则{what}「{getattr(changed, name)}」"
+                                        f"中的{why}。请改用{what}引用的参数，或在规则文件中修改{what}"))
         rules.append(changed)
     if problems:
         raise PackProblems(problems)

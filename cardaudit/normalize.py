@@ -276,11 +276,22 @@ def _transform(values: pd.Series, fn: Callable[[pa.Array], pa.Array], coded: boo
     return out, codes, uniques
 
 
+def _category_texts(values: pd.Series) -> pa.Array:
+    """A Categorical column's categories as Arrow text."""
+    return _whole(_arrow(pd.Series(values.cat.categories, dtype="str")))
+
+
+def _category_text(values: pd.Series, codes: np.ndarray) -> pa.Array:
+    """The texts of these codes of a Categorical column (null for -1), taken by Arrow from its
+    few categories (astype("str") is far slower)."""
+    return _category_texts(values).take(pa.array(codes, mask=codes < 0))
+
+
 def _categories(values: pd.Series) -> pa.DictionaryArray:
     """A Categorical column as an Arrow dictionary array over its categories' texts."""
     codes = values.cat.codes.to_numpy()
-    texts = _whole(_arrow(pd.Series(values.cat.categories, dtype="str")))
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0), texts)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=codes < 0),
+                                          _category_texts(values))
 
 
 def compact_text(values: pd.Series, upper: bool = False) -> pd.Series:
@@ -344,11 +355,8 @@ def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         values = frame[column]
         if isinstance(values.dtype, pd.CategoricalDtype) and column != "id_class":
-            # Taken from the few categories by Arrow (astype("str") is far slower).
-            codes = values.cat.codes.to_numpy()
-            categories = _whole(_arrow(pd.Series(values.cat.categories, dtype="str")))
-            text = categories.take(pa.array(codes, mask=codes < 0))
-            frame[column] = _to_series(text, values.index)
+            frame[column] = _to_series(_category_text(values, values.cat.codes.to_numpy()),
+                                       values.index)
     return frame
 
 
@@ -361,9 +369,7 @@ def gather(frame: pd.DataFrame, columns: list[str], rows: np.ndarray) -> pd.Data
     def take(column: str) -> pd.Series:
         values = frame[column]
         if isinstance(values.dtype, pd.CategoricalDtype) and column != "id_class":
-            codes = values.cat.codes.to_numpy()[rows]
-            categories = _whole(_arrow(pd.Series(values.cat.categories, dtype="str")))
-            return _to_series(categories.take(pa.array(codes, mask=codes < 0)), fresh)
+            return _to_series(_category_text(values, values.cat.codes.to_numpy()[rows]), fresh)
         if values.dtype == "str":
             return _to_series(_whole(_arrow(values)).take(index), fresh)
         return values.take(rows).reset_index(drop=True)

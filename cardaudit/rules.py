@@ -270,6 +270,17 @@ class Rule(_Strict):
     def explanation(self) -> str:
         return fill_params(self.description, self.parsed_params())
 
+    def unfilled(self, params: BaseModel) -> list[tuple[str, str]]:
+        """(field, why) for the title and the description when one names a placeholder that
+        `params` leaves unset (a rule file, one of its cases or a bank config)."""
+        found = []
+        for name in ("title", "description"):
+            try:
+                fill_params(getattr(self, name), params)
+            except ValueError as exc:
+                found.append((name, str(exc)))
+        return found
+
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -504,22 +515,20 @@ def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> Ru
         except ValidationError as exc:
             problems.extend(_validation_problems(path, node, exc, ("params",)))
         else:
-            for name in ("title", "description"):
-                try:
-                    fill_params(getattr(rule, name), params)
-                except ValueError as exc:
-                    problems.append(Problem(path, _line_of(node, (name,)), f"{name}: {exc}"))
+            for name, why in rule.unfilled(params):
+                problems.append(Problem(path, _line_of(node, (name,)), f"{name}: {why}"))
             for i, case in enumerate(rule.cases):
                 if not case.params:
                     continue
                 try:
-                    fill_params(rule.title, rule.parsed_params(case.params))
+                    case_params = rule.parsed_params(case.params)
                 except ValidationError as exc:
                     problems.extend(_validation_problems(path, node, exc,
                                                          ("cases", i, "params")))
-                except ValueError as exc:  # the case leaves a title placeholder unset
+                    continue
+                for name, why in rule.unfilled(case_params):  # a placeholder the case unsets
                     problems.append(Problem(path, _line_of(node, ("cases", i, "params")),
-                                            f"cases[{i}].params: title: {exc}"))
+                                            f"cases[{i}].params: {name}: {why}"))
         if rule.id in seen:
             first = seen[rule.id]
             problems.append(Problem(path, line, f"规则编号 {rule.id} 重复（已在 "

@@ -241,6 +241,28 @@ def test_config_that_leaves_a_title_placeholder_unset_is_exit_2(cli_run, tmp_pat
     assert "bank.yaml:4: rules.CARD-4PLUS.params:" in output and "{at_least} 不是本规则的参数" in output
 
 
+def test_config_that_leaves_a_description_placeholder_unset_is_exit_2(cli_run,
+                                                                     tmp_path: Path) -> None:
+    """The description states the threshold too (`rules explain` shows it): a config dropping
+    the param it names is the same file:line error for the audit and for `rules explain`, never
+    a traceback."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "card_4plus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "description: >-\n", "description: >-\n  至少{at_least}张。\n"), encoding="utf-8")
+    code, output = cli_run("rules", "explain", "CARD-4PLUS", "--rules", str(rules))
+    assert code == 0 and "说明：至少4张。" in output, output
+    config = tmp_path / "bank.yaml"
+    config.write_text(f"rules_dir: {rules.as_posix()}\nrules:\n"
+                      "  CARD-4PLUS:\n    params: {more_than: 4}\n", encoding="utf-8")
+    for args in (sample_args(tmp_path / "o"), ["rules", "explain", "CARD-4PLUS"]):
+        code, output = cli_run(*args, "--config", str(config))
+        assert code == 2, output
+        assert "bank.yaml:4: rules.CARD-4PLUS.params: 规则说明「至少{at_least}张。" in output
+        assert "{at_least} 不是本规则的参数" in output and "Traceback" not in output
+
+
 def test_bad_config_is_exit_2_with_file_line(cli_run, tmp_path: Path) -> None:
     config = tmp_path / "bank.yaml"
     config.write_text("rules:\n  CARD-4PLUS:\n    params: {at_leest: 3}\n", encoding="utf-8")

@@ -153,3 +153,9 @@ def test_a_case_bound_replaces_the_files_and_must_keep_the_title_filled(pack_cop
     assert _problems(pack_copy) == [
         "card_over_limit.yaml:14: cases[0].params: title: {more_than} 不是本规则的参数"
         "（可用：{at_least}、{minimum}、{limit}）"]
+    # The description is held to the same: it is what `rules explain` shows.
+    path.write_text(text.replace("description: >-\n", "description: >-\n  {more_than}\n", 1),
+                    encoding="utf-8")
+    assert _problems(pack_copy) == [
+        "card_over_limit.yaml:15: cases[0].params: description: {more_than} 不是本规则的参数"
+        "（可用：{at_least}、{minimum}、{limit}）"]
