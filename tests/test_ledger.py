@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
+import json
 import re
 import threading
 import zipfile
@@ -364,3 +366,49 @@ def test_damaged_worklist_and_unusable_out_folder_are_exit_2(monkeypatch, capsys
         code, output = run(monkeypatch, capsys, "ledger", command, "--ledger", target,
                            "--out", str(blocker / "sub"))
         assert code == 2 and "无法创建输出目录" in output, command
+
+
+def status_rows(output: str) -> dict[str, dict[str, list[int]]]:
+    """`ledger status` output as {legal entity: {branch or 合计: [count per status..., 合计]}}."""
+    tables: dict[str, dict[str, list[int]]] = {}
+    entity = None
+    for line in output.splitlines():
+        if title := re.search(r"：(\S+) 各网点事项状态$", line):
+            entity = title.group(1)
+            tables[entity] = {}
+        elif line.startswith("最近的审计记录"):
+            entity = None
+        elif entity and line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            tables[entity][cells[0]] = [int(c) for c in cells[1:]]
+    return tables
+
+
+def test_status_counts_each_entitys_findings_by_branch_and_outcome(
+        monkeypatch, capsys, tmp_path) -> None:
+    target = str(tmp_path / "l.db")
+    audited(monkeypatch, capsys, tmp_path, target)
+    records = json.loads((tmp_path / "out2026-10-31" / "findings.json").read_text("utf-8"))
+    per_entity = collections.Counter(f["legal_entity"] for f in records["findings"])
+    code, output = run(monkeypatch, capsys, "ledger", "status", "--ledger", target)
+    assert code == 0, output
+    tables = status_rows(output)
+    assert {e: t["合计"] for e, t in tables.items()} == {
+        e: [n, 0, 0, 0, 0, 0, 0, n] for e, n in per_entity.items()}
+    for table in tables.values():  # branch codes whole (never cut short), rows adding up
+        branches = [b for b in table if b != "合计"]
+        assert branches and all(re.fullmatch(r"\d{8}", b) for b in branches)
+        assert [sum(table[b][i] for b in branches) for i in range(8)] == table["合计"]
+        assert all(row[-1] == sum(row[:-1]) for row in table.values())
+
+    files = worklists(monkeypatch, capsys, target, tmp_path / "w")
+    first = rows_of(files[0])[0]
+    filled = fill_worklists(files, {first["指纹"]: (OWN_WILL, None, "2026-11-02", "")},
+                            tmp_path / "filled")
+    code, output = run(monkeypatch, capsys, "ledger", "import", *map(str, filled),
+                       "--ledger", target)
+    assert code == 0, output
+    code, output = run(monkeypatch, capsys, "ledger", "status", "--ledger", target)
+    entity = first["法人机构"]
+    n = per_entity[entity]
+    assert status_rows(output)[entity]["合计"] == [n - 1, 1, 0, 0, 0, 0, 0, n]
