@@ -115,6 +115,28 @@ def test_bad_as_of_and_fail_on_values_are_exit_2(cli_run, tmp_path: Path) -> Non
     assert code == 2 and "--fail-on 取值无效" in output
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--engine", "duckdb"], "--engine 取值无效：duckdb"),
+    (["--spark-master", "local[2]"], "--spark-master 与 --spark-table 只用于 --engine spark"),
+    (["--mapping", "{bad}"], "bad.yaml:2 不是有效的 YAML"),
+    (["--mapping", "{list}"], "list.yaml 须为“标准列名: 导出文件列名”的键值对"),
+])
+def test_bad_audit_options_are_exit_2_with_the_fix(cli_run, tmp_path: Path, args, message) -> None:
+    (tmp_path / "bad.yaml").write_text("id_number: [证件号码\n", encoding="utf-8")
+    (tmp_path / "list.yaml").write_text("- 证件号码\n", encoding="utf-8")
+    given = [a.format(bad=tmp_path / "bad.yaml", list=tmp_path / "list.yaml") for a in args]
+    code, output = cli_run(*sample_args(tmp_path / "out"), *given)
+    assert code == 2 and message in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_audit_without_exports_and_sample_with_a_bad_format_are_exit_2(cli_run) -> None:
+    code, output = cli_run("audit", "-q")
+    assert code == 2 and "缺少参数 EXPORTS" in output
+    code, output = cli_run("sample", "--format", "xlsx")
+    assert code == 2 and "--format 取值无效：xlsx。可选：csv、parquet" in output
+
+
 def test_fail_on_severity_sets_exit_1(cli_run, tmp_path: Path) -> None:
     code, _ = cli_run(*sample_args(tmp_path), "--fail-on", "违规")
     assert code == 1
