@@ -357,9 +357,28 @@ def _usage_text(message: str) -> str:
     return message.rstrip("。.") + "。"
 
 
+def _one_malloc_arena() -> None:
+    """With glibc, have every thread allocate from one malloc arena. The readers and workers
+    would otherwise each get an arena of their own, and memory freed in one is not reused by the
+    others: entity after entity, a 30M-row dataset's peak RSS crept up by about 150 MiB. The
+    work is in NumPy and Arrow kernels, so the arena's lock costs no measurable time. Elsewhere
+    (no glibc) nothing is done."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+        gnu = ctypes.CDLL(None).gnu_get_libc_version
+    except (OSError, AttributeError):
+        return
+    del gnu
+    mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX (glibc's malloc.h)
+
+
 def main() -> None:
     """Entry point: user errors exit 2 with a Chinese message, never a traceback."""
     from cardaudit.errors import CardauditError
+
+    _one_malloc_arena()  # before any worker thread exists
 
     try:
         code = app(standalone_mode=False)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -386,3 +387,16 @@ def test_a_parquet_file_given_twice_is_refused_before_any_entity_is_audited(
     assert "a.parquet" in str(excinfo.value) and "b.parquet" in str(excinfo.value)
     assert steps == ["读取导出文件的法人机构列"]
     assert not (tmp_path / "out").exists()
+
+
+def test_entity_positions_are_held_compactly_and_given_back_exactly() -> None:
+    run = np.arange(5_000, 9_000, dtype=np.int64)  # an entity exported together
+    held = stream._held(run)
+    assert held == range(5_000, 9_000)
+    scattered = np.array([3, 4, 9, 2**31 - 1], dtype=np.int64)
+    assert stream._held(scattered).dtype == np.int32
+    beyond = np.array([3, 2**31], dtype=np.int64)  # past 32 bits: kept as they are
+    assert stream._held(beyond).dtype == np.int64
+    for rows in (run, scattered, beyond, np.array([7], dtype=np.int64)):
+        back = stream._rows(stream._held(rows))
+        assert back.dtype == np.int64 and np.array_equal(back, rows)
