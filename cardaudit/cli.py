@@ -363,15 +363,17 @@ def _one_malloc_arena() -> None:
     others: entity after entity, a 30M-row dataset's peak RSS crept up by about 150 MiB. The
     work is in NumPy and Arrow kernels, so the arena's lock costs no measurable time. Elsewhere
     (no glibc) nothing is done."""
+    if sys.platform != "linux":
+        return
     import ctypes
 
     try:
-        mallopt = ctypes.CDLL(None).mallopt
-        gnu = ctypes.CDLL(None).gnu_get_libc_version
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(None)  # the C library the process runs on
+    except OSError:
         return
-    del gnu
-    mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX (glibc's malloc.h)
+    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (musl has no such option)
+        return
+    libc.mallopt(ctypes.c_int(-8), ctypes.c_int(1))  # M_ARENA_MAX (glibc's malloc.h)
 
 
 def main() -> None:
