@@ -75,7 +75,8 @@ def ensure_sample(work: Path, rows: int, fmt: str, entities: int) -> Path:
     return folder
 
 
-def entity_demo(work: Path, rows: int, parts: int, per_part: int) -> None:
+def entity_demo(work: Path, rows: int, parts: int, per_part: int,
+                sources: list[Path | None], repeat: int) -> None:
     """Audit a multi-file dataset entity by entity, then one entity of the same size alone."""
     dataset = work / f"dataset_{rows}_{parts}x{per_part}"
     part_rows = rows // parts
@@ -95,11 +96,28 @@ def entity_demo(work: Path, rows: int, parts: int, per_part: int) -> None:
     one = ensure_sample(work, part_rows // per_part, "parquet", 1)
     for label, export, n in (("dataset", dataset, part_rows * parts),
                              ("one entity", one / "export.parquet", part_rows // per_part)):
-        run = run_measured([*CLI, "audit", str(export), "--as-of", "2026-10-31", "--quiet",
-                            "--out", str(work / f"out_{label.replace(' ', '_')}")])
-        print(f"{label:>12}: {n:,} rows, {run.wall:.1f} s, {n / run.wall:,.0f} rows/s, "
-              f"peak RSS {run.rss:,.0f} MiB, user {run.user:.1f} s, sys {run.system:.1f} s, "
-              f"{run.faults:,} page faults", flush=True)
+        cmd = [*CLI, "audit", str(export), "--as-of", "2026-10-31", "--quiet",
+               "--out", str(work / f"out_{label.replace(' ', '_')}")]
+        for source, (run, rss) in measured(cmd, sources, repeat).items():
+            print(f"{label:>12}: {n:,} rows, {run.wall:.1f} s, {n / run.wall:,.0f} rows/s, "
+                  f"peak RSS {rss:,.0f} MiB, user {run.user:.1f} s, sys {run.system:.1f} s, "
+                  f"{run.faults:,} page faults" + ("" if source is None else f"  ({source.name})"),
+                  flush=True)
+
+
+def measured(cmd: list[str], sources: list[Path | None],
+             repeat: int) -> dict[Path | None, tuple[Run, float]]:
+    """Per version: the median run by wall time (its CPU and faults with it) and the highest
+    peak RSS of all runs. The versions alternate run by run, so both see the same machine."""
+    runs: dict[Path | None, list[Run]] = {source: [] for source in sources}
+    for _ in range(repeat):
+        for source in sources:
+            runs[source].append(run_measured(cmd, source))
+    out = {}
+    for source, done in runs.items():
+        done.sort(key=lambda r: r.wall)
+        out[source] = (done[len(done) // 2], max(r.rss for r in done))
+    return out
 
 
 def startup(repeat: int) -> float:
@@ -129,21 +147,14 @@ def main() -> None:
     print(f"{'rows':>12} {'format':>8} {'wall s':>8} {'rows/s':>12} {'peak RSS MiB':>13} "
           f"{'user s':>7} {'sys s':>6} {'page faults':>12}")
     results = {}
+    sources = [None] if args.against is None else [None, args.against]
     for rows in (int(r) for r in args.rows.split(",") if int(r)):
         for fmt in args.formats.split(","):
             folder = ensure_sample(args.work, rows, fmt, args.entities)
             cmd = [*CLI, "audit", str(folder / f"export.{fmt}"), "--blacklist",
                    str(folder / "blacklist.csv"), "--as-of", "2026-10-31", "--quiet",
                    "--out", str(folder / "out")]
-            sources = [None] if args.against is None else [None, args.against]
-            runs: dict[Path | None, list[Run]] = {source: [] for source in sources}
-            for _ in range(args.repeat):
-                for source in sources:  # alternating: both versions see the same machine state
-                    runs[source].append(run_measured(cmd, source))
-            for source in sources:
-                done = sorted(runs[source], key=lambda r: r.wall)
-                median = done[len(done) // 2]  # the median run (its CPU and faults with it)
-                rss = max(r.rss for r in done)
+            for source, (median, rss) in measured(cmd, sources, args.repeat).items():
                 if source is None:
                     results[(rows, fmt)] = median.wall
                 print(f"{rows:>12,} {fmt:>8} {median.wall:>8.2f} {rows / median.wall:>12,.0f} "
@@ -151,7 +162,8 @@ def main() -> None:
                       f"{median.faults:>12,}" + ("" if source is None else f"  ({source.name})"),
                       flush=True)
     if args.entity_demo:
-        entity_demo(args.work, args.entity_demo, args.parts, args.part_entities)
+        entity_demo(args.work, args.entity_demo, args.parts, args.part_entities, sources,
+                    args.repeat)
     sizes = sorted({r for r, _ in results})
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
