@@ -466,10 +466,39 @@ def _error_text(err: dict[str, Any]) -> str:
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"取值无效，可选值：{expected}"
+    given = _given(err.get("input"))
+    for prefix, wanted in _WANTED:
+        if kind.startswith(prefix) and (kind.endswith("_type") or kind.endswith("_parsing")
+                                        or kind.startswith("int_from")):
+            return f"类型错误：须为{wanted}{given}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"类型错误：{err['msg']}"
+        return f"类型错误：取值的类型不对{given}"
+    ctx = err.get("ctx") or {}
+    for key, words in _BOUNDS.items():
+        if key in ctx and kind in ("greater_than", "greater_than_equal", "less_than",
+                                   "less_than_equal"):
+            return f"取值须{words}{ctx[key]}{given}"
+    if kind in ("too_short", "too_long"):
+        return f"{'至少' if kind == 'too_short' else '至多'}须有 " \
+               f"{ctx.get('min_length' if kind == 'too_short' else 'max_length')} 项{given}"
     msg = err["msg"]
     return msg.removeprefix("Value error, ")
+
+
+# What a value of each pydantic type must be, for the messages (pydantic's own are English).
+_WANTED = (("int", "整数"), ("float", "数字"), ("decimal", "数字"), ("bool", "true 或 false"),
+           ("string", "文本"), ("str", "文本"), ("list", "列表（如 [甲, 乙]）"),
+           ("tuple", "列表"), ("set", "列表"), ("dict", "键值对（如 键: 值）"),
+           ("model", "键值对（如 键: 值）"), ("date", "日期 YYYY-MM-DD"))
+_BOUNDS = {"gt": "大于", "ge": "不小于", "lt": "小于", "le": "不大于"}
+
+
+def _given(value: Any) -> str:
+    """'(given: …)' for a message: the offending value, short."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    text = str(value)
+    return f"（实际为「{text if len(text) <= 40 else text[:40] + '…'}」）"
 
 
 def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> RulePack:

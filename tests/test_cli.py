@@ -292,6 +292,27 @@ def test_bad_config_is_exit_2_with_file_line(cli_run, tmp_path: Path) -> None:
     assert code == 2 and "bank.yaml:3: rules.CARD-4PLUS.params.at_leest: 未知的键" in output
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("rules:\n  NO-SUCH-RULE: {params: {}}\n", "bank.yaml:2: rules.NO-SUCH-RULE: 规则包中没有该规则"),
+    ("rules:\n  CARD-4PLUS:\n    severity: 严重\n",
+     "bank.yaml:3: rules.CARD-4PLUS.severity: 须为 提示/警告/违规 之一"),
+    ("rules:\n  CARD-4PLUS:\n    params: {at_least: four}\n",
+     "bank.yaml:3: rules.CARD-4PLUS.params.at_least: 类型错误：须为整数（实际为「four」）"),
+    ("rules:\n  CARD-4PLUS:\n    params: {at_least: 0}\n",
+     "bank.yaml:3: rules.CARD-4PLUS.params.at_least: 取值须不小于1（实际为「0」）"),
+    ("settings:\n  excluded_products: 社保IC卡\n",
+     "bank.yaml:2: settings.excluded_products: 类型错误：须为列表（如 [甲, 乙]）（实际为「社保IC卡」）"),
+    ("rules: [CARD-4PLUS]\n", "bank.yaml:1: rules: 类型错误：须为键值对（如 键: 值）"),
+])
+def test_each_kind_of_config_mistake_is_named_in_chinese_at_its_line(cli_run, tmp_path: Path,
+                                                                    text, message) -> None:
+    config = tmp_path / "bank.yaml"
+    config.write_text(text, encoding="utf-8")
+    code, output = cli_run(*sample_args(tmp_path / "out"), "--config", str(config))
+    assert code == 2 and message in output, output
+    assert "Input should" not in output and not (tmp_path / "out").exists()
+
+
 def test_rules_explain_and_list(cli_run) -> None:
     code, output = cli_run("rules", "explain", "agent-3plus")
     assert code == 0
