@@ -862,3 +862,16 @@ def test_conflicting_duplicate_cards_do_not_make_figures_depend_on_row_order(aud
     assert_completed(forward, 5)
     assert_completed(backward, 5)
     assert forward.statistics == backward.statistics
+
+
+def test_undecodable_cell_in_a_column_of_few_values_names_its_own_row(audit, tmp_path):
+    """A column of few distinct values is decoded once per distinct value: a bad value is still
+    reported at the first row that holds it."""
+    header = ["branch", "customer_id", "name", "id_number", "card_no", "status"]
+    rows = [["b1", f"c{i}", "Li", PERSON_A, str(6217000000000000 + i), "正常"] for i in range(3000)]
+    lines = csv_bytes(rows, header=header, encoding="gb18030").split(b"\n")
+    for row in (2001, 2501):  # data rows: the file's rows 2002 and 2502
+        lines[row] = lines[row].replace("正常".encode("gb18030"), b"\xff\xfe")
+    path = write(tmp_path / "状态.csv", b"\n".join(lines))
+    outcome = audit(path, "--encoding", "gb18030")
+    assert_error(outcome, "状态.csv", "第 2002 行", "「status」列")
