@@ -34,6 +34,8 @@ from cardaudit.rules import (
 )
 from cardaudit.settings import Settings
 
+CONFIG_FILE = "本行配置文件"  # how errors name a config file (not the rule pack)
+
 
 class RuleOverride(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -67,11 +69,11 @@ def read_config(path: Path) -> LoadedConfig:
         raise RuleError(f"找不到配置文件：{path.name}。请检查 --config 参数。")
     data, node = _compose(path, problems)
     if problems:
-        raise PackProblems(problems)
+        raise PackProblems(problems, CONFIG_FILE)
     try:
         config = BankConfig.model_validate(data or {})
     except ValidationError as exc:
-        raise PackProblems(_validation_problems(path, node, exc)) from None
+        raise PackProblems(_validation_problems(path, node, exc), CONFIG_FILE) from None
     return LoadedConfig(path, hashlib.sha256(path.read_bytes()).hexdigest(), config, node)
 
 
@@ -134,6 +136,6 @@ def apply_config(pack: RulePack, loaded: LoadedConfig) -> RulePack:
                                         f"中的{why}。请改用{what}引用的参数，或在规则文件中修改{what}"))
         rules.append(changed)
     if problems:
-        raise PackProblems(problems)
+        raise PackProblems(problems, CONFIG_FILE)
     meta = pack.meta.model_copy(update={"settings": settings})
     return RulePack(meta=meta, rules=rules, hash=pack.hash, files=pack.files)

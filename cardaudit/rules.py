@@ -383,10 +383,10 @@ class Problem:
 class PackProblems(RuleError):
     """Every problem of a pack, reported at once."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], what: str = "规则包"):
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"规则包有 {len(problems)} 处问题，请逐一修正：\n{lines}")
+        super().__init__(f"{what}有 {len(problems)} 处问题，请逐一修正：\n{lines}")
 
 
 def default_rules_dir() -> Path:
@@ -460,7 +460,7 @@ def _validation_problems(path: Path, node: yaml.Node | None, exc: ValidationErro
 def _error_text(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        return "未知的键（请检查拼写，规则文件不允许多余的键）"
+        return "未知的键（请检查拼写，不允许多余的键）"
     if kind == "missing":
         return "缺少必需的键"
     if kind == "literal_error":

@@ -310,6 +310,7 @@ def test_each_kind_of_config_mistake_is_named_in_chinese_at_its_line(cli_run, tm
     config.write_text(text, encoding="utf-8")
     code, output = cli_run(*sample_args(tmp_path / "out"), "--config", str(config))
     assert code == 2 and message in output, output
+    assert "本行配置文件有 1 处问题" in output  # the bank's config, not the rule pack
     assert "Input should" not in output and not (tmp_path / "out").exists()
 
 

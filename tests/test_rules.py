@@ -56,7 +56,7 @@ def test_unknown_key_is_reported_with_file_and_line(pack_copy: Path) -> None:
     text = path.read_text(encoding="utf-8").replace("severity: 警告", "severity: 警告\nseverety: 违规")
     path.write_text(text, encoding="utf-8")
     problems = _problems(pack_copy)
-    assert problems == ["agent_3plus.yaml:4: severety: 未知的键（请检查拼写，规则文件不允许多余的键）"]
+    assert problems == ["agent_3plus.yaml:4: severety: 未知的键（请检查拼写，不允许多余的键）"]
 
 
 def test_unknown_param_wrong_type_and_bad_kind_all_reported_at_once(pack_copy: Path) -> None:
