@@ -401,9 +401,21 @@ def default_rules_dir() -> Path:
 def _compose(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None]:
     """Safe-load one YAML file, keeping its node tree for line numbers."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(path, 1, f"无法读取文件（需为 UTF-8 编码）：{exc}"))
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(path, 1, f"无法读取文件：{exc.strerror}"))
+        return None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        try:
+            raw.decode("gb18030")
+            guess = "，看来是 GBK/GB18030 编码"
+        except UnicodeDecodeError:
+            guess = ""
+        problems.append(Problem(path, line, f"文件不是 UTF-8 编码{guess}（本行有无法识别的字节）。"
+                                "请用 UTF-8 编码另存该文件（如记事本“另存为”时编码选 UTF-8）"))
         return None, None
     try:
         # libyaml's safe loader when PyYAML has it (several times faster), same nodes and marks.

@@ -314,6 +314,23 @@ def test_each_kind_of_config_mistake_is_named_in_chinese_at_its_line(cli_run, tm
     assert "Input should" not in output and not (tmp_path / "out").exists()
 
 
+def test_config_saved_as_gbk_names_its_line_and_how_to_save_it(cli_run, tmp_path: Path) -> None:
+    """Notepad's 'ANSI' on a Chinese Windows is GBK: the file is named at the line with the first
+    byte that is not UTF-8, in Chinese; a UTF-8 file with a BOM (Notepad's UTF-8) is read."""
+    config = tmp_path / "bank.yaml"
+    config.write_bytes("rules:\n  CARD-4PLUS:\n    # 阈值按总行要求\n    params: {at_least: 5}\n"
+                       .encode("gbk"))
+    code, output = cli_run(*sample_args(tmp_path / "out"), "--config", str(config))
+    assert code == 2 and "bank.yaml:3: 文件不是 UTF-8 编码，看来是 GBK/GB18030 编码" in output
+    assert "codec" not in output
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes().decode("gbk").encode("utf-8"))
+    code, output = cli_run(*sample_args(tmp_path / "out"), "--config", str(config))
+    assert code == 0, output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    card = next(r for r in summary["rule_pack"]["rules"] if r["id"] == "CARD-4PLUS")
+    assert card["threshold"] == "5张（含）以上"  # the config took effect
+
+
 def test_rules_explain_and_list(cli_run) -> None:
     code, output = cli_run("rules", "explain", "agent-3plus")
     assert code == 0
