@@ -403,7 +403,7 @@ def _compose(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        problems.append(Problem(path, 1, f"无法读取文件：{exc.strerror}"))
+        problems.append(Problem(path, 1, f"无法读取文件：{exc.strerror or exc}"))
         return None, None
     try:
         text = raw.decode("utf-8")
