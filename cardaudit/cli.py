@@ -57,16 +57,14 @@ def _load_pack(rules_dir: Path | None, disabled: list[str] | None = None,
 def _load_mapping(path: Path | None) -> dict[str, str | list[str]] | None:
     if path is None:
         return None
-    import yaml
+    from cardaudit.rules import read_yaml
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"无法读取映射文件 {path.name}：{exc}。映射文件须为 UTF-8 编码的 YAML。")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        fail(f"映射文件 {path.name}{where} 不是有效的 YAML：{getattr(exc, 'problem', exc)}。")
+    if not path.is_file():
+        fail(f"找不到映射文件：{path.name}。请检查 --mapping 参数。")
+    data, problems = read_yaml(path)
+    if problems:  # unreadable, not UTF-8, or not YAML: named at its line, as rule files are
+        fail(f"映射文件 {problems[0]}。映射文件须为 UTF-8 编码的 YAML。")
+
     def header_names(value: object) -> bool:
         return isinstance(value, str) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value))

@@ -425,7 +425,7 @@ def _compose(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        what = "不允许的 YAML 标签（规则文件不能构造对象）" if isinstance(
+        what = "不允许的 YAML 标签（YAML 文件中不能构造对象）" if isinstance(
             exc, yaml.constructor.ConstructorError) else "YAML 语法错误"
         problems.append(Problem(path, line, f"{what}：{exc.problem or exc}"))
         return None, None
@@ -433,6 +433,14 @@ def _compose(path: Path, problems: list[Problem]) -> tuple[Any, yaml.Node | None
         problems.append(Problem(path, 1, f"YAML 错误：{exc}"))
         return None, None
     return data, node
+
+
+def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    """A YAML file's data by the safe loader, or the problems that kept it from being read
+    (each with its line): the rule files' reading, for other YAML files the user gives."""
+    problems: list[Problem] = []
+    data, _ = _compose(path, problems)
+    return data, problems
 
 
 def _line_of(node: yaml.Node | None, loc: Iterable[Any]) -> int:

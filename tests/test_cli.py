@@ -118,13 +118,20 @@ def test_bad_as_of_and_fail_on_values_are_exit_2(cli_run, tmp_path: Path) -> Non
 @pytest.mark.parametrize(("args", "message"), [
     (["--engine", "duckdb"], "--engine 取值无效：duckdb"),
     (["--spark-master", "local[2]"], "--spark-master 与 --spark-table 只用于 --engine spark"),
-    (["--mapping", "{bad}"], "bad.yaml:2 不是有效的 YAML"),
+    (["--mapping", "{bad}"], "映射文件 bad.yaml:2: YAML 语法错误"),
+    (["--mapping", "{gbk}"], "映射文件 gbk.yaml:2: 文件不是 UTF-8 编码，看来是 GBK/GB18030 编码"),
+    (["--mapping", "{tag}"], "映射文件 tag.yaml:1: 不允许的 YAML 标签"),
+    (["--mapping", "{none}"], "找不到映射文件：none.yaml"),
     (["--mapping", "{list}"], "list.yaml 须为“标准列名: 导出文件列名”的键值对"),
 ])
 def test_bad_audit_options_are_exit_2_with_the_fix(cli_run, tmp_path: Path, args, message) -> None:
     (tmp_path / "bad.yaml").write_text("id_number: [证件号码\n", encoding="utf-8")
     (tmp_path / "list.yaml").write_text("- 证件号码\n", encoding="utf-8")
-    given = [a.format(bad=tmp_path / "bad.yaml", list=tmp_path / "list.yaml") for a in args]
+    (tmp_path / "gbk.yaml").write_bytes("id_number: ID\nname: 客户姓名\n".encode("gbk"))
+    (tmp_path / "tag.yaml").write_text("id_number: !!python/object/apply:os.system [ls]\n",
+                                       encoding="utf-8")
+    given = [a.format(**{n: tmp_path / f"{n}.yaml" for n in ("bad", "list", "gbk", "tag", "none")})
+             for a in args]
     code, output = cli_run(*sample_args(tmp_path / "out"), *given)
     assert code == 2 and message in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()  # refused before anything is written
