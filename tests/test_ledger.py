@@ -412,3 +412,48 @@ def test_status_counts_each_entitys_findings_by_branch_and_outcome(
     entity = first["法人机构"]
     n = per_entity[entity]
     assert status_rows(output)[entity]["合计"] == [n - 1, 1, 0, 0, 0, 0, 0, n]
+
+
+def test_a_row_entered_twice_counts_once_and_a_conflicting_twin_is_refused(
+        monkeypatch, capsys, tmp_path) -> None:
+    target = str(tmp_path / "l.db")
+    audited(monkeypatch, capsys, tmp_path, target)
+    files = worklists(monkeypatch, capsys, target, tmp_path / "w")
+    path = max(files, key=lambda f: len(rows_of(f)))
+    book = openpyxl.load_workbook(path)
+    sheet = book["核查清单"]
+    header = [c.value for c in sheet[1]]
+    col = {h: i + 1 for i, h in enumerate(header)}
+    assert sheet.max_row - 1 >= 4
+    fills = {  # data row -> (核查结果, 非本人意愿卡数, 联系日期)
+        2: (OWN_WILL, None, "2026-11-01"),       # entered again below, identically
+        3: (UNREACHABLE, None, "2026-11-02"),    # entered again below, differently
+        4: (OWN_WILL, 2, "2026-11-03"),          # own will, yet cards against it
+        5: (UNREACHABLE, None, "2026-11-04"),    # its fingerprint wiped
+    }
+    for r, (result, count, day) in fills.items():
+        sheet.cell(r, col["核查结果"]).value = result
+        sheet.cell(r, col["非本人意愿卡数"]).value = count
+        sheet.cell(r, col["联系日期"]).value = day
+    sheet.cell(5, col["指纹"]).value = None
+    last = sheet.max_row
+    for offset, (source, result) in enumerate(((2, OWN_WILL), (3, CLOSED)), start=1):
+        for c in range(1, len(header) + 1):
+            sheet.cell(last + offset, c).value = sheet.cell(source, c).value
+        sheet.cell(last + offset, col["核查结果"]).value = result
+    filled = tmp_path / "twice.xlsx"
+    book.save(filled)
+
+    ledger = open_ledger(target, create=False)
+    report = import_worklist(ledger, filled, "张三", today=date(2026, 11, 10))
+    assert sorted((p.row, p.column) for p in report.problems) == [
+        (4, "非本人意愿卡数"), (5, "指纹"), (last + 2, "指纹")]
+    assert "与第3行是同一事项但填写不同" in next(p.message for p in report.problems
+                                            if p.row == last + 2)
+    # Rows 2 and 3 change; the identical twin and the rows left at 待核查 are unchanged.
+    assert (report.changed, report.unchanged, report.rejected) == (2, report.rows - 6 + 1, 3)
+    with ledger.engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(findings.c.fingerprint, findings.c.status)).all())
+    ledger.dispose()
+    first, second = (sheet.cell(r, col["指纹"]).value for r in (2, 3))
+    assert (statuses[first], statuses[second]) == (OWN_WILL, UNREACHABLE)  # the twin refused
