@@ -103,8 +103,13 @@ def load_key(path: Path | None = None) -> FingerprintKey:
     file = home() / KEY_FILE
     if file.is_file():
         return FingerprintKey(_read(file, ENV_HOME), MACHINE_KEY)
+    cannot = (f"无法创建指纹密钥文件 {file}：{{}}。请用 --fingerprint-key 指定密钥文件，"
+              f"或设置环境变量 {ENV_KEY}（或 {ENV_HOME} 指向可写的目录）。")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # FileExistsError too: a file where the folder should be
+        raise ConfigError(cannot.format(f"{file.parent.name} 不是可用的目录")) from None
+    try:
         secret = secrets.token_hex(32).encode()
         descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
@@ -112,6 +117,5 @@ def load_key(path: Path | None = None) -> FingerprintKey:
     except FileExistsError:  # another run created it a moment ago
         return FingerprintKey(_read(file, ENV_HOME), MACHINE_KEY)
     except OSError as exc:
-        raise ConfigError(f"无法创建指纹密钥文件 {file}：{exc.strerror}。请用 --fingerprint-key "
-                          f"指定密钥文件，或设置环境变量 {ENV_KEY}。") from None
+        raise ConfigError(cannot.format(exc.strerror or exc)) from None
     return FingerprintKey(secret, MACHINE_KEY, created=True)

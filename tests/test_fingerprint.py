@@ -87,3 +87,17 @@ def test_many_digests_equal_one_at_a_time(secret: bytes) -> None:
     assert key.digests(texts).to_pylist() == [key.digest(t) for t in texts] == [
         hmac.new(secret, t.encode(), hashlib.sha256).hexdigest()[:24] for t in texts]
     assert key.digests([]).to_pylist() == []
+
+
+def test_a_key_that_cannot_be_read_or_made_is_exit_2_before_any_output(
+        monkeypatch, capsys, tmp_path) -> None:
+    code, output = audit(monkeypatch, capsys, tmp_path / "out1", "--fingerprint-key",
+                         str(tmp_path / "missing.key"))
+    assert code == 2 and "无法读取指纹密钥文件" in output and "--fingerprint-key" in output
+    monkeypatch.delenv(ENV_KEY)
+    (tmp_path / "taken").write_text("a file where the key folder should be")
+    monkeypatch.setenv("CARDAUDIT_HOME", str(tmp_path / "taken"))
+    code, output = audit(monkeypatch, capsys, tmp_path / "out2")
+    assert code == 2 and "无法创建指纹密钥文件" in output and "taken 不是可用的目录" in output
+    assert ENV_KEY in output
+    assert not (tmp_path / "out1").exists() and not (tmp_path / "out2").exists()
