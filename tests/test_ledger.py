@@ -457,3 +457,16 @@ def test_a_row_entered_twice_counts_once_and_a_conflicting_twin_is_refused(
     ledger.dispose()
     first, second = (sheet.cell(r, col["指纹"]).value for r in (2, 3))
     assert (statuses[first], statuses[second]) == (OWN_WILL, UNREACHABLE)  # the twin refused
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("foo://clerk:secret@h/db", "台账地址 foo://clerk:***@h/db 的数据库类型 foo 不受支持"),
+    ("mysql://clerk:secret@127.0.0.1/db", "数据库类型 mysql 不受支持"),
+    ("postgresql://clerk:secret@h:notaport/db", "无法识别台账地址 postgresql://clerk:***@h:notaport/db"),
+    ("postgresql://clerk:secret@127.0.0.1:1/db", "无法打开台账 postgresql+psycopg://clerk:***@127.0.0.1:1/db"),
+])
+def test_a_ledger_address_that_cannot_serve_is_exit_2_and_never_shows_the_password(
+        monkeypatch, capsys, target, message) -> None:
+    code, output = run(monkeypatch, capsys, "ledger", "status", "--ledger", target)
+    assert code == 2 and message in output, output
+    assert "secret" not in output and "内部错误" not in output

@@ -7,6 +7,7 @@ refused rather than guessed at.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,8 +170,19 @@ def open_ledger(target: str, *, create: bool = True, unmasked: bool = False) -> 
     `unmasked` only matters when the ledger is created: a ledger keeps the choice for its life.
     """
     url = database_url(target)
-    shown = (target if "://" not in target
-             else sa.engine.make_url(url).render_as_string(hide_password=True))
+    shown = target
+    if "://" in target:
+        shown = re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", target)  # never a password shown
+        try:
+            parsed = sa.engine.make_url(url)
+        except (sa.exc.ArgumentError, ValueError):
+            raise ConfigError(f"无法识别台账地址 {shown}。请给出 SQLite 文件路径，或 "
+                              "postgresql://用户@主机[:端口]/库名。") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigError(f"台账地址 {shown} 的数据库类型 {parsed.get_backend_name()} 不受"
+                              "支持：台账可用 SQLite 文件或 PostgreSQL（postgresql://用户@主机/"
+                              "库名）。") from None
+        shown = parsed.render_as_string(hide_password=True)
     if url.startswith("sqlite") and not create and not Path(url.split("///", 1)[1]).is_file():
         raise ConfigError(f"找不到台账 {target}。请先用 cardaudit audit --ledger 建立台账。")
     try:
@@ -185,7 +197,7 @@ def open_ledger(target: str, *, create: bool = True, unmasked: bool = False) -> 
                     {"key": "created_at", "value": now()}])
                 found = "true" if unmasked else "false"
     except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"无法识别台账地址 {target}：{exc}。请给出文件路径或 "
+        raise ConfigError(f"无法识别台账地址 {shown}：{exc}。请给出文件路径或 "
                           "postgresql://用户@主机/库名。") from None
     except ModuleNotFoundError as exc:
         raise ConfigError(f"连接台账 {shown} 需要数据库驱动 {exc.name}：请安装 "
