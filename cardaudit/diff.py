@@ -40,9 +40,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise InputError(f"找不到{what}：{path}。请指定 cardaudit audit 的输出目录或其中的 summary.json"
                          "（该次审计须以含 json 的 --format 运行，才会写出 findings.json）。") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"无法读取{what} {path.name}：{exc}。文件须为 cardaudit 写出的 JSON。") from None
+        raise InputError(f"无法读取{what}（{path}）：{exc}。文件须为 cardaudit 写出的 JSON。") from None
     if not isinstance(data, dict):
-        raise InputError(f"{what} {path.name} 不是 cardaudit 写出的 JSON 对象。")
+        raise InputError(f"{what}（{path}）不是 cardaudit 写出的 JSON 对象。")
     return data
 
 
@@ -55,6 +55,9 @@ def load_run(path: Path) -> Run:
     if not isinstance(version, int) or version > FINDINGS_SCHEMA_VERSION:
         raise InputError(f"{folder.name}/findings.json 的格式版本 {version} 不受支持"
                          f"（本工具支持至 {FINDINGS_SCHEMA_VERSION}）。请升级 cardaudit。")
+    if not isinstance(findings.get("findings"), list):
+        raise InputError(f"{folder.name}/findings.json 缺少发现列表（findings），文件不完整："
+                         "请用该次审计的原始输出。")
     if "entities" not in summary or "total" not in summary:
         raise InputError(f"{path.name} 不是 cardaudit 的 summary.json（缺少 entities/total）。")
     return Run(source=folder.resolve().name, summary=summary, findings=findings["findings"])

@@ -173,6 +173,24 @@ def test_diff_without_findings_json_is_exit_2(months: dict, tmp_path: Path, monk
     assert code == 2 and ".md 或 .json" in output
 
 
+@pytest.mark.parametrize(("summary", "findings", "message"), [
+    ("garbage", None, "无法读取汇总文件 summary.json（"),
+    ("[1, 2]", None, "不是 cardaudit 写出的 JSON 对象"),
+    (None, '{"schema_version": 1}', "findings.json 缺少发现列表（findings），文件不完整"),
+    (None, '{"schema_version": 9, "findings": []}', "格式版本 9 不受支持"),
+    ('{"as_of": "2026-09-30"}', None, "不是 cardaudit 的 summary.json（缺少 entities/total）"),
+])
+def test_a_damaged_earlier_run_is_exit_2_naming_the_file(months: dict, tmp_path: Path,
+                                                         monkeypatch, capsys, summary, findings,
+                                                         message) -> None:
+    for name, text in (("summary.json", summary), ("findings.json", findings)):
+        source = (months["out1"] / name).read_text(encoding="utf-8")
+        (tmp_path / name).write_text(source if text is None else text, encoding="utf-8")
+    code, output = run(monkeypatch, capsys, "diff", str(tmp_path), str(months["out2"]))
+    assert code == 2 and message in output, output
+    assert "内部错误" not in output
+
+
 def test_diff_has_chinese_help(monkeypatch, capsys) -> None:
     code, output = run(monkeypatch, capsys, "diff", "--help")
     assert code == 0 and "已整改" in output and "--out" in output
