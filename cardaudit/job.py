@@ -103,7 +103,7 @@ def load_shared(options: AuditOptions, notices: list[str]) -> SharedInputs:
         checked = verification.load_verification(options.verification, options.encoding)
         shared.verification = checked
         if checked.unreadable:
-            notices.append(f"联网核查结果文件中有{checked.unreadable}条结果无法识别，未计入统计。")
+            notices.append(verification.unreadable_notice(checked))
     return shared
 
 

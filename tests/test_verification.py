@@ -77,6 +77,18 @@ def test_verification_file_through_the_audit_job(tmp_path) -> None:
     before, after = base["entities"][entity]["statistics"], got["entities"][entity]["statistics"]
     assert after["id_mismatch"] == before["id_mismatch"] + 1
     assert got["verification"] == {"file": "核查结果.csv", "rows": 2, "unreadable": 1}
-    assert any("1条结果无法识别" in n for n in got["notices"])
+    # Named by row, never by its text (a result column mapped by mistake could hold names).
+    assert "联网核查结果文件 核查结果.csv 中有1条结果无法识别（为空或写法不认识），未计入统计：" \
+        "第3行。" in got["notices"][0]
+    assert "系统繁忙" not in " ".join(got["notices"])
     report = next((tmp_path / "b").glob(f"report_{entity}.md")).read_text(encoding="utf-8")
     assert "联网核查结果文件 核查结果.csv（2条，其中无法识别的结果1条）的核查结果" in report
+
+
+def test_unreadable_results_are_named_by_their_first_rows() -> None:
+    frame = pd.DataFrame({"id_number": [f"x{i}" for i in range(8)],
+                          "result": ["一致", "?", None, "一致", "a", "b", "c", "d"]}, dtype="str")
+    checked = verification.from_frame(frame, "v.csv")
+    assert checked.unreadable == 6 and checked.unreadable_rows == (3, 4, 6, 7, 8)
+    assert "中有6条结果无法识别（为空或写法不认识），未计入统计：第3、4、6、7、8行等。" in \
+        verification.unreadable_notice(checked)
