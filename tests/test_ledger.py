@@ -412,6 +412,12 @@ def test_status_counts_each_entitys_findings_by_branch_and_outcome(
     entity = first["法人机构"]
     n = per_entity[entity]
     assert status_rows(output)[entity]["合计"] == [n - 1, 1, 0, 0, 0, 0, 0, n]
+    code, output = run(monkeypatch, capsys, "ledger", "status", "--ledger", target,
+                       "--entity", entity)
+    assert code == 0 and list(status_rows(output)) == [entity]
+    code, output = run(monkeypatch, capsys, "ledger", "status", "--ledger", target,
+                       "--entity", "没有这家银行")
+    assert code == 0 and "台账中没有法人机构「没有这家银行」的事项" in output
 
 
 def test_a_row_entered_twice_counts_once_and_a_conflicting_twin_is_refused(

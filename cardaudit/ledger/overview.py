@@ -47,7 +47,10 @@ def overview_tables(ledger: Ledger, entity: str | None = None) -> list[Table]:
         table.add_row("合计", *(str(totals[s]) for s in STATUSES), str(sum(totals.values())))
         tables.append(table)
     if not tables:
-        tables.append(Table(title=f"核查台账（{ledger.url}）：尚无事项"))
+        empty = Table(title=f"核查台账（{ledger.url}）：各网点事项状态")
+        empty.add_column("事项")
+        empty.add_row(f"台账中没有法人机构「{entity}」的事项" if entity else "台账中尚无事项")
+        tables.append(empty)
     with ledger.engine.connect() as conn:
         recent_runs = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(RECENT)).all()
         recent_imports = conn.execute(
