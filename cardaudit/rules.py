@@ -588,15 +588,15 @@ def load_pack(directory: Path | None = None, disabled: Iterable[str] = ()) -> Ru
 
     disabled = set(disabled)
     unknown = disabled - set(seen)
-    if unknown:
-        problems.append(Problem(directory / PACK_FILE, 1,
-                                f"要停用的规则不存在：{'、'.join(sorted(unknown))}"))
     for rf in files:
         if rf.rule.id in disabled:
             rf.rule.enabled = False
     problems.extend(_cross_checks(files))
     if problems:
         raise PackProblems(problems)
+    if unknown:  # named on the command line or in the bank's config, not in the pack
+        raise RuleError(f"要停用的规则不存在：{'、'.join(sorted(unknown))}（见 --disable 或本行配置"
+                        f"文件）。规则包中的规则：{'、'.join(sorted(seen))}。")
     return RulePack(meta=meta, rules=[rf.rule for rf in files], hash=digest.hexdigest(),
                     files=files)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cardaudit.errors import RuleError
 from cardaudit.rules import PackProblems, default_rules_dir, load_pack
 
 BUNDLED = default_rules_dir()
@@ -110,8 +111,10 @@ def test_union_member_missing(pack_copy: Path) -> None:
 
 
 def test_disabling_unknown_rule_is_an_error() -> None:
-    with pytest.raises(PackProblems, match="要停用的规则不存在：NOPE"):
+    with pytest.raises(RuleError, match="要停用的规则不存在：NOPE（见 --disable 或本行配置文件）。"
+                       "规则包中的规则：ACCOUNT-CLASS-LIMIT、") as caught:
         load_pack(disabled=["NOPE"])
+    assert "pack.yaml" not in str(caught.value)  # the pack does not name it
 
 
 def test_title_placeholders_name_params_only(pack_copy: Path) -> None:
