@@ -33,9 +33,27 @@ class Blacklist:
         {"id18": pd.Series(dtype="str"), "listed_dt": pd.Series(dtype="datetime64[ns]"),
          "end_dt": pd.Series(dtype="datetime64[ns]")}))
 
+    # File row numbers of valid entries the discipline-period check cannot date: no readable
+    # listing date (left out of it), or a period in years that is not a number and no end date
+    # (the rule's default period is used).
+    undated_rows: tuple[int, ...] = ()
+    default_period_rows: tuple[int, ...] = ()
+
     @property
     def valid_entries(self) -> int:
         return self.entries - len(self.faults)
+
+    @property
+    def dated(self) -> bool:
+        """Whether some valid entry has a listing date (the discipline-period check needs it)."""
+        return bool(self.periods["listed_dt"].notna().any())
+
+
+def available(blacklist: Blacklist | None) -> set[str]:
+    """What the list gives the rules (see rules.REQUIRES): nothing without a list."""
+    if blacklist is None:
+        return set()
+    return {"blacklist", "blacklist_dates"} if blacklist.dated else {"blacklist"}
 
 
 def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
@@ -50,12 +68,40 @@ def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
         "原因": classes.loc[bad, "id_class"].astype("object").map(FAULT_TEXT),
     }).reset_index(drop=True)
     ids = frozenset(classes.loc[valid, "id18"].dropna())
-    return Blacklist(ids=ids, entries=len(frame), faults=faults,
-                     periods=_periods(frame.loc[valid], classes.loc[valid, "id18"]))
+    periods, unread_years = _periods(frame.loc[valid], classes.loc[valid, "id18"])
+    rows = (frame[SOURCE_ROW].to_numpy() if SOURCE_ROW in frame
+            else np.arange(2, len(frame) + 2))[valid]
+    undated = periods["listed_dt"].isna().to_numpy()
+    return Blacklist(ids=ids, entries=len(frame), faults=faults, periods=periods,
+                     undated_rows=tuple(map(int, rows[undated])),
+                     default_period_rows=tuple(map(int, rows[unread_years & ~undated])))
 
 
-def _periods(frame: pd.DataFrame, id18: pd.Series) -> pd.DataFrame:
-    """Discipline periods: the list's end date, else listing date + its period in years."""
+def period_notices(blacklist: Blacklist, file: str) -> list[str]:
+    """What the discipline-period check could not use as written: how many entries, which rows
+    (the first few; rows, never names or numbers)."""
+    def rows(numbers: tuple[int, ...]) -> str:
+        more = "等" if len(numbers) > SHOWN else ""
+        return f"第{'、'.join(map(str, numbers[:SHOWN]))}行{more}"
+
+    notices = []
+    if blacklist.undated_rows and blacklist.dated:
+        notices.append(f"名单文件 {file} 中有{len(blacklist.undated_rows)}条有效记录没有可识别的"
+                       f"列入日期（{rows(blacklist.undated_rows)}）：这些人员不参与“惩戒期内为"
+                       "名单人员新开立账户”的检查。请补全列入日期（如 2026-03-01）。")
+    if blacklist.default_period_rows:
+        notices.append(f"名单文件 {file} 中有{len(blacklist.default_period_rows)}条记录的惩戒期限"
+                       f"不是年数，也没有截止日期（{rows(blacklist.default_period_rows)}）：按规则的"
+                       "默认惩戒期限计。请写成年数（如 5）或给出截止日期。")
+    return notices
+
+
+SHOWN = 5  # row numbers named in a notice
+
+
+def _periods(frame: pd.DataFrame, id18: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
+    """Discipline periods: the list's end date, else listing date + its period in years; and
+    which entries give a period that is not a number of years (nor an end date)."""
     def column(name: str) -> pd.Series:
         return frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype="str")
 
@@ -75,5 +121,7 @@ def _periods(frame: pd.DataFrame, id18: pd.Series) -> pd.DataFrame:
                                                    "day": 1}))
         day = np.minimum(start.dt.day, month_start.dt.days_in_month)
         by_years[has_years] = month_start + pd.to_timedelta(day - 1, unit="D")
+    written = column("period_years").astype("str").str.strip().fillna("") != ""
+    unread_years = (written & years.isna() & end.isna() & listed.notna()).to_numpy(dtype=bool)
     return pd.DataFrame({"id18": id18.astype("str"), "listed_dt": listed,
-                         "end_dt": end.fillna(by_years)}).reset_index(drop=True)
+                         "end_dt": end.fillna(by_years)}).reset_index(drop=True), unread_years

@@ -310,8 +310,8 @@ def rules_explain(
     if rule is None:
         fail(f"规则包中没有规则 {rule_id}。可用：{'、'.join(r.id for r in pack.rules)}。")
     params = rule.parsed_params()
-    needs = [("名单文件（--blacklist）" if n == "blacklist" else label(n))
-             for n in REQUIRES.get(rule.kind, ())]
+    needs = [{"blacklist": "名单文件（--blacklist）", "blacklist_dates": "名单的列入日期"}.get(n)
+             or label(n) for n in REQUIRES.get(rule.kind, ())]
     lines = [
         f"[bold]{rule.id}  {escape(rule.heading)}[/]",
         f"级别：{rule.severity}    类型：{rule.kind}    状态：{'启用' if rule.enabled else '停用'}",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cardaudit.blacklist import Blacklist
+from cardaudit.blacklist import Blacklist, available
 from cardaudit.checks import EntityContext, Hits, Keys, run_check
 from cardaudit.normalize import (
     Distinct,
@@ -236,7 +236,7 @@ def audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | None = 
     """
     full = normalised.frame
     good = normalised.good
-    pack, skipped = pack.supported(set(full.columns), blacklist is not None)
+    pack, skipped = pack.supported(set(full.columns) | available(blacklist))
     keys = Keys(normalised.keys)
     entity_code = full["entity_code"].to_numpy()
     entity_names = normalised.keys["entity_code"]

@@ -99,6 +99,7 @@ def load_shared(options: AuditOptions, notices: list[str]) -> SharedInputs:
         shared.info = {"file": bl_loaded.files[0].path, "sha256": bl_loaded.files[0].sha256,
                        "entries": bl.entries, "valid_entries": bl.valid_entries,
                        "faults": len(bl.faults)}
+        notices.extend(blacklist_mod.period_notices(bl, bl_loaded.files[0].path))
     if options.verification:
         checked = verification.load_verification(options.verification, options.encoding)
         shared.verification = checked
@@ -257,6 +258,11 @@ def _check_not_empty(files: list[load.FileInfo], notices: list[str]) -> None:
         notices.append(f"导出文件 {name} 只有表头、没有数据行，未计入任何记录；请确认该文件的导出是否完整。")
 
 
+# How a skipped rule's needs that are not export columns are named.
+_NEED_TEXT = {"blacklist": "--blacklist 名单文件",
+              "blacklist_dates": "名单文件中的「列入日期」（没有一条有效名单记录写明列入日期）"}
+
+
 def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
              baseline: diff.Run | None, notices: list[str], say: Progress) -> AuditOutcome:
     """Everything after the engine: summary, comparison, ledger, reports and findings files."""
@@ -266,8 +272,7 @@ def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
     for failure in computed.failures:
         notices.append(failure.notice())
     for rule, missing in result.skipped:
-        what = "、".join("--blacklist 名单文件" if m == "blacklist" else f"「{label(m)}」列"
-                        for m in missing)
+        what = "、".join(_NEED_TEXT.get(m) or f"「{label(m)}」列" for m in missing)
         notices.append(f"规则 {rule.id}（{rule.heading}）未执行：缺少{what}。")
     generated_at = datetime.now().astimezone().isoformat(timespec="seconds")
     trail = {

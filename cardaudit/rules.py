@@ -180,14 +180,15 @@ PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
     "agent_holding": AgentHoldingParams,
 }
 
-# Canonical columns (or "blacklist") a check kind needs; a rule whose needs the input lacks is
-# skipped with a notice instead of failing the audit.
+# Canonical columns (or "blacklist"; "blacklist_dates": some valid list entry has a listing date)
+# a check kind needs; a rule whose needs the input lacks is skipped with a notice instead of
+# failing the audit (never run on nothing, which would report no findings as if checked).
 REQUIRES: dict[str, tuple[str, ...]] = {
     "agent_card_count": ("agent_id",),
     "listed_holding": ("blacklist",),
     "shared_phone": ("phone",),
     "account_class_limit": ("account_class",),
-    "listed_opened_in_period": ("open_date", "blacklist"),
+    "listed_opened_in_period": ("open_date", "blacklist", "blacklist_dates"),
     "listed_agent": ("agent_id", "blacklist"),
     "agent_holding": ("agent_id",),
 }
@@ -357,10 +358,9 @@ class RulePack:
                  for r in self.rules]
         return RulePack(meta=self.meta, rules=rules, hash=self.hash, files=self.files)
 
-    def supported(self, columns: set[str], has_blacklist: bool
-                  ) -> tuple[RulePack, list[tuple[Rule, list[str]]]]:
-        """Disable enabled rules whose columns (or list) the input lacks; say which and why."""
-        available = columns | ({"blacklist"} if has_blacklist else set())
+    def supported(self, available: set[str]) -> tuple[RulePack, list[tuple[Rule, list[str]]]]:
+        """Disable enabled rules whose needs (REQUIRES: columns, the list and its dates) are not
+        all `available`; say which and why."""
         skipped = []
         for rule in self.enabled():
             missing = [need for need in REQUIRES.get(rule.kind, ()) if need not in available]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cardaudit.blacklist import Blacklist
+from cardaudit.blacklist import Blacklist, available
 from cardaudit.checks import EntityContext, Keys, run_check
 from cardaudit.engine import WORK_COLUMNS
 from cardaudit.normalize import Normalised, person_texts
@@ -80,7 +80,7 @@ def split_audit(normalised: Normalised, pack: RulePack, blacklist: Blacklist | N
                 buckets: int = 4, entity: int = 0) -> dict[str, SplitFigures]:
     """Every enabled rule's figures for one legal entity (its code), audited in hash buckets."""
     full = normalised.frame
-    pack, _ = pack.supported(set(full.columns), blacklist is not None)
+    pack, _ = pack.supported(set(full.columns) | available(blacklist))
     keys = Keys(normalised.keys)
     titles = {r.id: r.heading for r in pack.rules}
     rules = pack.enabled()

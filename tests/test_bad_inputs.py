@@ -519,6 +519,43 @@ def test_discipline_periods_in_years_from_29_february_and_beyond_2262(audit, tmp
     assert flagged == {"2023-02-28", "2030-06-30"}
 
 
+def test_a_list_without_listing_dates_skips_the_period_check_and_says_so(audit, tmp_path):
+    # Without a listing date no period can be placed: the check is not run on nothing (which
+    # would state "no accounts opened in a discipline period" unchecked); the holding checks
+    # still use the list.
+    rows = [record(1, id_number=PERSON_A, open_date="2023-02-28"),
+            record(2, id_number=PERSON_A, open_date="2023-03-01")]
+    export = write(tmp_path / "undated.csv", csv_bytes(rows, encoding="gbk"))
+    blacklist = write(tmp_path / "list.csv", csv_bytes([[PERSON_A, "张三"]],
+                                                       header=["证件号码", "姓名"]))
+    outcome = audit(export, "--blacklist", blacklist)
+    assert_completed(outcome, 2)
+    assert "规则 LISTED-OPENED-IN-PERIOD（惩戒期内为名单人员新开立账户）未执行：缺少名单文件中的" \
+        "「列入日期」" in outcome.output
+    assert not outcome.findings("LISTED-OPENED-IN-PERIOD")
+    assert outcome.statistics["listed_2plus"] == 1
+
+
+def test_list_entries_the_period_check_cannot_date_are_named_by_row(audit, tmp_path):
+    rows = [record(1, id_number=PERSON_A, open_date="2023-02-28"),
+            record(2, id_number=PERSON_B, open_date="2023-03-01")]
+    export = write(tmp_path / "dated.csv", csv_bytes(rows, encoding="gbk"))
+    blacklist = write(tmp_path / "list.csv", csv_bytes(
+        [[PERSON_A, "张三", "2022-13-45", "3"],   # no such date: left out of the check
+         [PERSON_B, "李四", "2023-01-05", "两年"],  # no number of years: the default period
+         ["320102197112187039", "王五", "2024-01-01", "5"]],
+        header=["证件号码", "姓名", "列入日期", "惩戒期限(年)"]))
+    outcome = audit(export, "--blacklist", blacklist)
+    assert_completed(outcome, 2)
+    notices = outcome.summary["notices"]
+    assert any("名单文件 list.csv 中有1条有效记录没有可识别的列入日期（第2行）" in n for n in notices)
+    assert any("名单文件 list.csv 中有1条记录的惩戒期限不是年数，也没有截止日期（第3行）：按规则的"
+               "默认惩戒期限计" in n for n in notices)
+    # Person B opened a card inside the default period from 2023-01-05; person A is not checked.
+    assert {r["开户日期"] for r in outcome.findings("LISTED-OPENED-IN-PERIOD")} == {"2023-03-01"}
+    assert "张三" not in " ".join(notices) and "李四" not in " ".join(notices)
+
+
 def _fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
