@@ -350,12 +350,26 @@ def account_class_limit(ctx: EntityContext, p: AccountClassParams) -> Hits:
     return _by_group(person, uniques, flag, row_over, "person", reason, ctx.counted)
 
 
+def _listed_in_scope(ctx: EntityContext, p: ListedPeriodParams) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows in the rule's scope of persons on the list with a listing date, and the dated
+    list entries."""
+    person, _ = ctx.person
+    periods = ctx.blacklist.periods.dropna(subset=["listed_dt"])
+    listed = ctx.keys.listed("person_code", frozenset(periods["id18"]))
+    return ctx.scope(p.scope) & listed[person], periods
+
+
+def listed_undated_cards(ctx: EntityContext, p: ListedPeriodParams) -> int:
+    """Cards in the period check's scope held by dated list persons whose opening date is missing
+    or unreadable: the check cannot place them inside or outside the period."""
+    rows, _ = _listed_in_scope(ctx, p)
+    return int(np.count_nonzero(rows & ctx.frame["open_dt"].isna().to_numpy()))
+
+
 def listed_opened_in_period(ctx: EntityContext, p: ListedPeriodParams) -> Hits:
     person, uniques = ctx.person
-    periods = ctx.blacklist.periods.dropna(subset=["listed_dt"])
-    in_scope = ctx.scope(p.scope)
-    listed = ctx.keys.listed("person_code", frozenset(periods["id18"]))
-    candidate = np.flatnonzero(in_scope & listed[person])
+    in_scope_listed, periods = _listed_in_scope(ctx, p)
+    candidate = np.flatnonzero(in_scope_listed)
     if len(candidate) == 0 or not len(periods):
         return _empty("person")
     opened = pd.DataFrame({"row": candidate, "id18": uniques[person[candidate]],

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cardaudit.blacklist import Blacklist, available
-from cardaudit.checks import EntityContext, Hits, Keys, run_check
+from cardaudit.checks import EntityContext, Hits, Keys, listed_undated_cards, run_check
 from cardaudit.normalize import (
     Distinct,
     Normalised,
@@ -136,13 +136,19 @@ def audit_entity(name: str, frame: pd.DataFrame, pack: RulePack, blacklist: Blac
             parts.append((rule, hits))
     findings = _findings(parts, frame["_pos"].to_numpy(), full, keys["person_code"])
     unknown = frame["region_unknown"].to_numpy(dtype=bool)
+    warnings = {"region_unknown_persons": len(np.unique(ctx.person[0][unknown]))}
+    for rule in pack.enabled():  # (the pack holds only rules whose needs are there)
+        if rule.kind == "listed_opened_in_period":
+            warnings["listed_undated_cards"] = max(  # of two such rules, the wider scope
+                warnings.get("listed_undated_cards", 0),
+                listed_undated_cards(ctx, rule.parsed_params()))
     return EntityResult(
         name=name,
         rows={"read": len(frame) + quarantined, "audited": len(frame),
               "quarantined": quarantined},
         statistics=statistics, outcomes=outcomes, findings=findings,
         branches=_branches(frame, findings, ctx),
-        warnings={"region_unknown_persons": len(np.unique(ctx.person[0][unknown]))},
+        warnings=warnings,
         card_distribution=_distribution(ctx.counted_per_person),
     )
 

@@ -274,6 +274,11 @@ def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
     for rule, missing in result.skipped:
         what = "、".join(_NEED_TEXT.get(m) or f"「{label(m)}」列" for m in missing)
         notices.append(f"规则 {rule.id}（{rule.heading}）未执行：缺少{what}。")
+    undated = sum(e.warnings.get("listed_undated_cards", 0) for e in result.entities)
+    if undated:
+        notices.append(f"名单人员名下有{undated}张卡的开户日期为空或无法识别：无法判断是否在惩戒期内"
+                       "开立，未计入“惩戒期内为名单人员新开立账户”。请核实这些卡的开户日期"
+                       "（各法人机构的张数见 summary.json 的 warnings.listed_undated_cards）。")
     generated_at = datetime.now().astimezone().isoformat(timespec="seconds")
     trail = {
         "tool_version": __version__, "pack_name": pack.meta.name,

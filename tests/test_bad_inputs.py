@@ -553,7 +553,27 @@ def test_list_entries_the_period_check_cannot_date_are_named_by_row(audit, tmp_p
                "默认惩戒期限计" in n for n in notices)
     # Person B opened a card inside the default period from 2023-01-05; person A is not checked.
     assert {r["开户日期"] for r in outcome.findings("LISTED-OPENED-IN-PERIOD")} == {"2023-03-01"}
+    assert not any("开户日期为空或无法识别" in n for n in notices)
     assert "张三" not in " ".join(notices) and "李四" not in " ".join(notices)
+
+
+def test_listed_persons_cards_without_an_opening_date_are_counted_in_a_notice(audit, tmp_path):
+    # A card of a listed person with no readable opening date cannot be placed inside or outside
+    # the period: it is not flagged, and the notice says how many there are.
+    rows = [record(1, id_number=PERSON_A, open_date="2023-02-28"),
+            record(2, id_number=PERSON_A, open_date=""),
+            record(3, id_number=PERSON_A, open_date="2023-02-30"),
+            record(4, id_number=PERSON_B, open_date="")]  # not on the list
+    export = write(tmp_path / "opened.csv", csv_bytes(rows, encoding="gbk"))
+    blacklist = write(tmp_path / "list.csv", csv_bytes(
+        [[PERSON_A, "张三", "2022-01-01", "5"]], header=["证件号码", "姓名", "列入日期", "惩戒期限(年)"]))
+    outcome = audit(export, "--blacklist", blacklist)
+    assert_completed(outcome, 4)
+    assert {r["开户日期"] for r in outcome.findings("LISTED-OPENED-IN-PERIOD")} == {"2023-02-28"}
+    assert any(n.startswith("名单人员名下有2张卡的开户日期为空或无法识别")
+               for n in outcome.summary["notices"])
+    assert [e["warnings"]["listed_undated_cards"]
+            for e in outcome.summary["entities"].values()] == [2]
 
 
 def _fullwidth(text: str) -> str:
