@@ -57,6 +57,15 @@ def rows_of(path: Path) -> list[dict]:
     return [dict(zip(header, (c.value for c in r), strict=True)) for r in sheet.iter_rows(min_row=2)]
 
 
+def largest_worklist(monkeypatch, capsys, tmp_path: Path) -> tuple[str, openpyxl.Workbook, list]:
+    """A ledger of the sample's audit and its largest branch worklist: (ledger, book, header)."""
+    target = str(tmp_path / "l.db")
+    audited(monkeypatch, capsys, tmp_path, target)
+    files = worklists(monkeypatch, capsys, target, tmp_path / "w")
+    book = openpyxl.load_workbook(max(files, key=lambda f: len(rows_of(f))))
+    return target, book, [c.value for c in book["核查清单"][1]]
+
+
 def test_worklist_has_the_open_findings_with_validation(monkeypatch, capsys, tmp_path) -> None:
     target = str(tmp_path / "l.db")
     audited(monkeypatch, capsys, tmp_path, target)
@@ -81,13 +90,8 @@ def test_worklist_has_the_open_findings_with_validation(monkeypatch, capsys, tmp
 
 def test_import_rejects_bad_rows_applies_the_rest_and_is_idempotent(
         monkeypatch, capsys, tmp_path) -> None:
-    target = str(tmp_path / "l.db")
-    audited(monkeypatch, capsys, tmp_path, target)
-    files = worklists(monkeypatch, capsys, target, tmp_path / "w")
-    path = max(files, key=lambda f: len(rows_of(f)))
-    book = openpyxl.load_workbook(path)
+    target, book, header = largest_worklist(monkeypatch, capsys, tmp_path)
     sheet = book["核查清单"]
-    header = [c.value for c in sheet[1]]
     col = {h: i + 1 for i, h in enumerate(header)}
     plan = [  # (指纹 override, 核查结果, 卡数, 日期)
         ("0" * 24, OWN_WILL, None, "2026-11-01"),        # unknown fingerprint
@@ -422,13 +426,8 @@ def test_status_counts_each_entitys_findings_by_branch_and_outcome(
 
 def test_a_row_entered_twice_counts_once_and_a_conflicting_twin_is_refused(
         monkeypatch, capsys, tmp_path) -> None:
-    target = str(tmp_path / "l.db")
-    audited(monkeypatch, capsys, tmp_path, target)
-    files = worklists(monkeypatch, capsys, target, tmp_path / "w")
-    path = max(files, key=lambda f: len(rows_of(f)))
-    book = openpyxl.load_workbook(path)
+    target, book, header = largest_worklist(monkeypatch, capsys, tmp_path)
     sheet = book["核查清单"]
-    header = [c.value for c in sheet[1]]
     col = {h: i + 1 for i, h in enumerate(header)}
     assert sheet.max_row - 1 >= 4
     fills = {  # data row -> (核查结果, 非本人意愿卡数, 联系日期)
