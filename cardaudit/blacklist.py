@@ -15,7 +15,7 @@ import pandas as pd
 
 from cardaudit import idcard
 from cardaudit.dates import parse_dates
-from cardaudit.schema import SOURCE_FILE, SOURCE_ROW
+from cardaudit.schema import SOURCE_FILE, SOURCE_ROW, rows_phrase, source_rows
 
 FAULT_TEXT = {"legacy15": "15位旧号码（名单须使用18位号码）", "missing": "证件号码为空",
               "nonexistent": "证件号码结构无效"}
@@ -69,8 +69,7 @@ def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
     }).reset_index(drop=True)
     ids = frozenset(classes.loc[valid, "id18"].dropna())
     periods, unread_years = _periods(frame.loc[valid], classes.loc[valid, "id18"])
-    rows = (frame[SOURCE_ROW].to_numpy() if SOURCE_ROW in frame
-            else np.arange(2, len(frame) + 2))[valid]
+    rows = source_rows(frame)[valid]
     undated = periods["listed_dt"].isna().to_numpy()
     return Blacklist(ids=ids, entries=len(frame), faults=faults, periods=periods,
                      undated_rows=tuple(map(int, rows[undated])),
@@ -80,23 +79,17 @@ def from_frame(frame: pd.DataFrame, as_of: date) -> Blacklist:
 def period_notices(blacklist: Blacklist, file: str) -> list[str]:
     """What the discipline-period check could not use as written: how many entries, which rows
     (the first few; rows, never names or numbers)."""
-    def rows(numbers: tuple[int, ...]) -> str:
-        more = "等" if len(numbers) > SHOWN else ""
-        return f"第{'、'.join(map(str, numbers[:SHOWN]))}行{more}"
-
+    undated, default = blacklist.undated_rows, blacklist.default_period_rows
     notices = []
-    if blacklist.undated_rows and blacklist.dated:
-        notices.append(f"名单文件 {file} 中有{len(blacklist.undated_rows)}条有效记录没有可识别的"
-                       f"列入日期（{rows(blacklist.undated_rows)}）：这些人员不参与“惩戒期内为"
+    if undated and blacklist.dated:
+        notices.append(f"名单文件 {file} 中有{len(undated)}条有效记录没有可识别的列入日期"
+                       f"（{rows_phrase(undated, len(undated))}）：这些人员不参与“惩戒期内为"
                        "名单人员新开立账户”的检查。请补全列入日期（如 2026-03-01）。")
-    if blacklist.default_period_rows:
-        notices.append(f"名单文件 {file} 中有{len(blacklist.default_period_rows)}条记录的惩戒期限"
-                       f"不是年数，也没有截止日期（{rows(blacklist.default_period_rows)}）：按规则的"
-                       "默认惩戒期限计。请写成年数（如 5）或给出截止日期。")
+    if default:
+        notices.append(f"名单文件 {file} 中有{len(default)}条记录的惩戒期限不是年数，也没有截止"
+                       f"日期（{rows_phrase(default, len(default))}）：按规则的默认惩戒期限计。"
+                       "请写成年数（如 5）或给出截止日期。")
     return notices
-
-
-SHOWN = 5  # row numbers named in a notice
 
 
 def _periods(frame: pd.DataFrame, id18: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:

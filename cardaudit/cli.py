@@ -302,7 +302,7 @@ def rules_explain(
     config: Annotated[Path | None, typer.Option("--config", help="本行配置文件（YAML）。")] = None,
 ) -> None:
     """解释一条规则：统计什么、为什么、阈值、监管依据、所需列与用例。"""
-    from cardaudit.rules import REQUIRES
+    from cardaudit.rules import NEED_LABELS, REQUIRES
     from cardaudit.schema import label
 
     pack = _load_pack(directory, config=config)
@@ -310,8 +310,7 @@ def rules_explain(
     if rule is None:
         fail(f"规则包中没有规则 {rule_id}。可用：{'、'.join(r.id for r in pack.rules)}。")
     params = rule.parsed_params()
-    needs = [{"blacklist": "名单文件（--blacklist）", "blacklist_dates": "名单的列入日期"}.get(n)
-             or label(n) for n in REQUIRES.get(rule.kind, ())]
+    needs = [NEED_LABELS.get(n) or label(n) for n in REQUIRES.get(rule.kind, ())]
     lines = [
         f"[bold]{rule.id}  {escape(rule.heading)}[/]",
         f"级别：{rule.severity}    类型：{rule.kind}    状态：{'启用' if rule.enabled else '停用'}",

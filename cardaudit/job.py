@@ -28,7 +28,7 @@ from cardaudit.mask import mask_ids, mask_names
 from cardaudit.normalize import normalise
 from cardaudit.outputs import DEFAULT_FORMATS, consolidated, findings_out, writer
 from cardaudit.outputs.files import atomic_write, remove_stale_temporaries, write_csv
-from cardaudit.rules import SEVERITY_RANK, RulePack
+from cardaudit.rules import NEED_LABELS, SEVERITY_RANK, RulePack
 from cardaudit.schema import SOURCE_FILE, SOURCE_ROW, label
 
 __all__ = ["AuditOptions", "AuditOutcome", "atomic_write", "build_summary", "run_audit"]
@@ -258,11 +258,6 @@ def _check_not_empty(files: list[load.FileInfo], notices: list[str]) -> None:
         notices.append(f"导出文件 {name} 只有表头、没有数据行，未计入任何记录；请确认该文件的导出是否完整。")
 
 
-# How a skipped rule's needs that are not export columns are named.
-_NEED_TEXT = {"blacklist": "--blacklist 名单文件",
-              "blacklist_dates": "名单文件中的「列入日期」（没有一条有效名单记录写明列入日期）"}
-
-
 def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
              baseline: diff.Run | None, notices: list[str], say: Progress) -> AuditOutcome:
     """Everything after the engine: summary, comparison, ledger, reports and findings files."""
@@ -272,7 +267,7 @@ def _outputs(options: AuditOptions, computed: Computed, key: FingerprintKey,
     for failure in computed.failures:
         notices.append(failure.notice())
     for rule, missing in result.skipped:
-        what = "、".join(_NEED_TEXT.get(m) or f"「{label(m)}」列" for m in missing)
+        what = "、".join(NEED_LABELS.get(m) or f"「{label(m)}」列" for m in missing)
         notices.append(f"规则 {rule.id}（{rule.heading}）未执行：缺少{what}。")
     undated = sum(e.warnings.get("listed_undated_cards", 0) for e in result.entities)
     if undated:

@@ -183,6 +183,8 @@ PARAMS_BY_KIND: dict[str, type[BaseModel]] = {
 # Canonical columns (or "blacklist"; "blacklist_dates": some valid list entry has a listing date)
 # a check kind needs; a rule whose needs the input lacks is skipped with a notice instead of
 # failing the audit (never run on nothing, which would report no findings as if checked).
+# How the needs that are not export columns are named (a notice, `rules explain`).
+NEED_LABELS = {"blacklist": "--blacklist 名单文件", "blacklist_dates": "名单文件中的「列入日期」"}
 REQUIRES: dict[str, tuple[str, ...]] = {
     "agent_card_count": ("agent_id",),
     "listed_holding": ("blacklist",),
@@ -363,7 +365,8 @@ class RulePack:
         all `available`; say which and why."""
         skipped = []
         for rule in self.enabled():
-            missing = [need for need in REQUIRES.get(rule.kind, ()) if need not in available]
+            missing = [need for need in REQUIRES.get(rule.kind, ()) if need not in available
+                       and not (need == "blacklist_dates" and "blacklist" not in available)]
             if missing:
                 skipped.append((rule, missing))
         pack = self.without({r.id for r, _ in skipped}) if skipped else self
@@ -494,23 +497,24 @@ def _error_text(err: dict[str, Any]) -> str:
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"类型错误：取值的类型不对{given}"
     ctx = err.get("ctx") or {}
-    for key, words in _BOUNDS.items():
-        if key in ctx and kind in ("greater_than", "greater_than_equal", "less_than",
-                                   "less_than_equal"):
-            return f"取值须{words}{ctx[key]}{given}"
-    if kind in ("too_short", "too_long"):
-        return f"{'至少' if kind == 'too_short' else '至多'}须有 " \
-               f"{ctx.get('min_length' if kind == 'too_short' else 'max_length')} 项{given}"
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        key, words = _BOUNDS[kind]
+        return f"取值须{words}{ctx[key]}{given}"
+    for end, key, words in (("too_short", "min_length", "至少"), ("too_long", "max_length", "至多")):
+        if kind.endswith(end) and key in ctx:
+            unit = "个字符" if kind.startswith("string") else "项"
+            return f"{words}须有 {ctx[key]} {unit}{given}"
     msg = err["msg"]
     return msg.removeprefix("Value error, ")
 
 
 # What a value of each pydantic type must be, for the messages (pydantic's own are English).
 _WANTED = (("int", "整数"), ("float", "数字"), ("decimal", "数字"), ("bool", "true 或 false"),
-           ("string", "文本"), ("str", "文本"), ("list", "列表（如 [甲, 乙]）"),
-           ("tuple", "列表"), ("set", "列表"), ("dict", "键值对（如 键: 值）"),
-           ("model", "键值对（如 键: 值）"), ("date", "日期 YYYY-MM-DD"))
-_BOUNDS = {"gt": "大于", "ge": "不小于", "lt": "小于", "le": "不大于"}
+           ("string", "文本"), ("list", "列表（如 [甲, 乙]）"), ("tuple", "列表"),
+           ("set", "列表"), ("dict", "键值对（如 键: 值）"), ("model", "键值对（如 键: 值）"),
+           ("date", "日期 YYYY-MM-DD"))
+_BOUNDS = {"greater_than": ("gt", "大于"), "greater_than_equal": ("ge", "不小于"),
+           "less_than": ("lt", "小于"), "less_than_equal": ("le", "不大于")}
 
 
 def _given(value: Any) -> str:

@@ -8,7 +8,9 @@ ASCII letters lower-cased, so "证件 号码" and "证件号码" are the same he
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,26 @@ REQUIRED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)
 # Columns added by the loader: where each row came from, for error messages and quarantine.
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+
+
+SHOWN_ROWS = 5  # row numbers a notice names
+
+
+def source_rows(frame: Any) -> Any:
+    """Each row's number in its file (the loader's SOURCE_ROW; else counted from 2, under a
+    header row), as a NumPy array."""
+    import numpy as np
+
+    if SOURCE_ROW in frame:
+        return frame[SOURCE_ROW].to_numpy()
+    return np.arange(2, len(frame) + 2)
+
+
+def rows_phrase(numbers: Sequence[int], total: int) -> str:
+    """'第2、4行' for a notice: the first SHOWN_ROWS of `numbers`, and '等' when `total` rows
+    are more than that (row numbers only: never a cell's content)."""
+    shown = "、".join(str(int(n)) for n in numbers[:SHOWN_ROWS])
+    return f"第{shown}行{'等' if total > min(len(numbers), SHOWN_ROWS) else ''}"
 
 
 def header_key(header: object) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cardaudit.normalize import compact_text
-from cardaudit.schema import SOURCE_ROW
+from cardaudit.schema import SHOWN_ROWS, rows_phrase, source_rows
 
 MATCH, MISMATCH, NONEXISTENT = "match", "mismatch", "nonexistent"
 
@@ -74,23 +74,18 @@ def from_frame(frame: pd.DataFrame, file: str) -> Verification:
     nonexistent = (result == NONEXISTENT).to_numpy(dtype=bool, na_value=False)
     pairs = frozenset(zip(ids[mismatch].fillna(""), names[mismatch].fillna(""), strict=True))
     unread = result.isna().to_numpy()
-    numbers = (frame[SOURCE_ROW].to_numpy() if SOURCE_ROW in frame
-               else np.arange(2, len(frame) + 2))[unread][:SHOWN]
+    numbers = source_rows(frame)[unread][:SHOWN_ROWS]
     return Verification(file=file, rows=len(frame), mismatched_pairs=pairs,
                         nonexistent_ids=frozenset(ids[nonexistent].dropna()),
                         unreadable=int(unread.sum()),
                         unreadable_rows=tuple(map(int, numbers)))
 
 
-SHOWN = 5  # unreadable results named in the notice
-
-
 def unreadable_notice(checked: Verification) -> str:
     """The notice for results that were not counted: how many, and the first rows."""
-    rows = "、".join(str(n) for n in checked.unreadable_rows)
-    more = "等" if checked.unreadable > len(checked.unreadable_rows) else ""
+    rows = rows_phrase(checked.unreadable_rows, checked.unreadable)
     return (f"联网核查结果文件 {checked.file} 中有{checked.unreadable}条结果无法识别（为空或写法"
-            f"不认识），未计入统计：第{rows}行{more}。可识别的结果如：一致、姓名不一致、号码不存在、"
+            f"不认识），未计入统计：{rows}。可识别的结果如：一致、姓名不一致、号码不存在、"
             "查无此人；请改为这些写法后重新运行。")
 
 

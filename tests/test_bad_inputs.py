@@ -534,6 +534,10 @@ def test_a_list_without_listing_dates_skips_the_period_check_and_says_so(audit, 
         "「列入日期」" in outcome.output
     assert not outcome.findings("LISTED-OPENED-IN-PERIOD")
     assert outcome.statistics["listed_2plus"] == 1
+    # With no list at all, only the list is named as missing (its dates go with it).
+    outcome = audit(export)
+    assert "规则 LISTED-OPENED-IN-PERIOD（惩戒期内为名单人员新开立账户）未执行：缺少--blacklist " \
+        "名单文件。" in outcome.output
 
 
 def test_list_entries_the_period_check_cannot_date_are_named_by_row(audit, tmp_path):

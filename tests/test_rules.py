@@ -73,6 +73,15 @@ def test_unknown_param_wrong_type_and_bad_kind_all_reported_at_once(pack_copy: P
                for p in problems), problems
 
 
+def test_empty_title_and_empty_class_list_are_named_in_chinese(pack_copy: Path) -> None:
+    path = pack_copy / "id_missing.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("title: 居民身份证号码为空", 'title: ""'), encoding="utf-8")
+    assert "id_missing.yaml:2: title: 至少须有 1 个字符（实际为「」）" in _problems(pack_copy)
+    path.write_text(text.replace("classes: [missing]", "classes: []"), encoding="utf-8")
+    assert "id_missing.yaml:6: params.classes: 至少须有 1 项" in _problems(pack_copy)
+
+
 def test_python_tag_is_refused_not_constructed(pack_copy: Path) -> None:
     (pack_copy / "evil.yaml").write_text(
         "id: EVIL\ntitle: x\nseverity: 提示\nkind: id_class\n"

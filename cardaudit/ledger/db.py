@@ -181,7 +181,7 @@ def open_ledger(target: str, *, create: bool = True, unmasked: bool = False) -> 
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ConfigError(f"台账地址 {shown} 的数据库类型 {parsed.get_backend_name()} 不受"
                               "支持：台账可用 SQLite 文件或 PostgreSQL（postgresql://用户@主机/"
-                              "库名）。") from None
+                              "库名）。")
         shown = parsed.render_as_string(hide_password=True)
     if url.startswith("sqlite") and not create and not Path(url.split("///", 1)[1]).is_file():
         raise ConfigError(f"找不到台账 {target}。请先用 cardaudit audit --ledger 建立台账。")
